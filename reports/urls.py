@@ -1,0 +1,10 @@
+from django.urls import path
+
+from reports import views
+
+app_name = "reports"
+
+urlpatterns = [
+    path("reports/", views.home, name="home"),
+    path("reports/units/<int:unit_id>/", views.unit_detail, name="unit"),
+]

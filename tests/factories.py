@@ -1,0 +1,88 @@
+"""Test data builders shared by every test module (factory_boy, no JSON fixtures)."""
+
+import datetime as dt
+
+import factory
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from reports.access import HR_GROUP
+from reports.models import LeaderGrant
+from surveys import models
+
+
+class UnitFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Unit
+
+    external_id = factory.Sequence(lambda n: f"U{n}")
+    name = factory.Sequence(lambda n: f"Unit {n}")
+    parent = None
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.org")
+    password = factory.django.Password("a-long-test-password")
+
+
+def make_hr(**kwargs):
+    user = UserFactory(**kwargs)
+    user.groups.add(Group.objects.get(name=HR_GROUP))
+    return user
+
+
+def make_leader(*units, **kwargs):
+    user = UserFactory(**kwargs)
+    for unit in units:
+        LeaderGrant.objects.create(user=user, unit=unit)
+    return user
+
+
+class InstrumentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Instrument
+
+    slug = factory.Sequence(lambda n: f"instrument-{n}")
+    name = factory.Sequence(lambda n: f"Instrument {n}")
+
+
+class WaveFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Wave
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Wave {n}")
+    instrument = factory.SubFactory(InstrumentFactory)
+    opens_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
+    closes_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=14))
+    state = models.Wave.State.OPEN
+
+    @factory.post_generation
+    def units(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.units.set(extracted)
+
+
+def build_tree(depth: int, fanout: int, prefix: str = "T") -> list[models.Unit]:
+    """A complete tree; returns every unit, root first."""
+    root = UnitFactory(external_id=f"{prefix}", name=f"{prefix} root")
+    units, level = [root], [root]
+    for _ in range(1, depth):
+        next_level = []
+        for parent in level:
+            for i in range(fanout):
+                child = UnitFactory(
+                    external_id=f"{parent.external_id}.{i}",
+                    name=f"{parent.name}/{i}",
+                    parent=parent,
+                )
+                next_level.append(child)
+        units += next_level
+        level = next_level
+    return units
