@@ -117,13 +117,16 @@ class AuditEvent(models.Model):
 class Publication(models.Model):
     """The published snapshot of a wave: it advances only in batches of at least k new
     responses (or when the wave closes), and carries the suppression pattern decided once for
-    every unit and breakdown of the wave, which every request reads."""
+    every unit and breakdown of the wave, which every request reads (default deny: a cell
+    not listed is never shown)."""
 
     wave = models.OneToOneField(Wave, models.CASCADE, related_name="publication")
     version = models.PositiveIntegerField(default=0)
     published_at = models.DateTimeField(null=True, blank=True)
     responses = models.PositiveIntegerField(default=0)
-    suppressed = models.JSONField(default=list, help_text="Cell keys that are not published.")
+    published_cells = models.JSONField(
+        default=list, help_text="Cells that may be shown; every other cell is suppressed."
+    )
     comment_units = models.JSONField(
         default=list, help_text="Units whose comments may be shown (at least k_comments)."
     )

@@ -76,7 +76,7 @@ class Migration(migrations.Migration):
                 ('version', models.PositiveIntegerField(default=0)),
                 ('published_at', models.DateTimeField(blank=True, null=True)),
                 ('responses', models.PositiveIntegerField(default=0)),
-                ('suppressed', models.JSONField(default=list, help_text='Cell keys that are not published.')),
+                ('published_cells', models.JSONField(default=list, help_text='Cells that may be shown; every other cell is suppressed.')),
                 ('comment_units', models.JSONField(default=list, help_text='Units whose comments may be shown (at least k_comments).')),
                 ('reliability', models.JSONField(default=dict, help_text="Cronbach's alpha per dimension code.")),
                 ('wave', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='publication', to='surveys.wave')),

@@ -1,0 +1,813 @@
+"""Anonymity engine: secondary cell suppression for linked count tables, plus comment helpers.
+
+Pure Python (numpy/scipy for the linear-programming audit); this module must never import
+Django, so it can be tested, audited and reused on its own (DESIGN, "Anonymity model" 4 and 5).
+
+Cell suppression
+----------------
+Every published figure belongs to a *cell* (a group of respondents) with a count. Cells are
+linked by additive *relations* ``counts[total] == sum(counts[m] for m in members)``: a unit is
+its children plus its own direct residual, a one-way breakdown sums to the unit total, a two-way
+table sums to its one-way margins, a parent's breakdown is the sum of its children's, and so on.
+
+:func:`decide_suppression` decides, once per published snapshot, which cells to withhold:
+
+1. *Primary*: every cell with ``0 < count < k``. Zero cells may be published: nobody is in them.
+   Hidden cells (never published, e.g. a unit's direct residual) are always withheld.
+2. *Secondary, rule pass*: repeated over every relation until nothing changes. The *unknowns* of
+   a relation are its withheld cells (total and members). A relation is safe when its non-zero
+   unknowns are none, or at least two; and when the total is published, the withheld members
+   (whose sum that relation then reveals exactly) must also add up to at least ``k`` people.
+   Otherwise the smallest published non-zero member is withheld too (ties broken by ``repr``;
+   an optional ``priority`` ranks before size), or the total if no such member is left.
+   Why this is sound against anyone who solves equations one unknown at a time: suppose such an
+   adversary ever learns a withheld non-zero cell, and let ``x`` be the first one. It was learnt
+   from a relation whose every other cell was known. That relation has ``x`` among its unknowns,
+   so by the rule it has a second non-zero unknown ``y``, which must have been learnt earlier:
+   a contradiction. (Zero cells may be learnt; they identify nobody and the argument never
+   needs them, which is also why only *non-zero* unknowns count as protection.)
+3. *Secondary, LP audit*: an adversary can also combine several equations and use that counts
+   are never negative. For every withheld non-zero cell the engine minimises and maximises the
+   cell subject to all relations, published cells fixed at their values and unknowns ``>= 0``
+   (``scipy.optimize.linprog``, HiGHS). Where ``max - min < k`` it withholds one more cell near
+   the weak one and repeats (re-running the rule pass after every addition). Withholding more
+   only widens these ranges, so cells that passed never need to be audited again, and the loop
+   ends: at worst every non-zero cell of a component is withheld, and then every non-zero cell
+   is unbounded above (any multiple of the true counts satisfies the now homogeneous equations).
+   ``frozen`` cells (whose status an earlier publication fixed) are never chosen as complements;
+   where only a frozen cell could help, both passes stop short and the caller must audit.
+
+Comments
+--------
+:func:`mask_comment` masks e-mail addresses, phone numbers and roster names,
+:func:`mentions_harassment` flags comments for HR, :func:`shuffled` puts them in random order.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import random
+import re
+import secrets
+import unicodedata
+from collections import deque
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+from scipy.optimize import linprog
+from scipy.sparse import csr_matrix
+
+__all__ = [
+    "Interval",
+    "Key",
+    "audit_suppression",
+    "decide_suppression",
+    "is_protected",
+    "mask_comment",
+    "mentions_harassment",
+    "shuffled",
+]
+
+Key = Hashable
+T = TypeVar("T")
+
+# LP results are floating point; widths are compared with this slack.
+_TOLERANCE = 1e-6
+# How many narrow cells the LP pass fixes before auditing again.
+_LP_BATCH = 16
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The smallest and largest value that all published figures allow for one cell.
+
+    ``high`` is ``math.inf`` when the published figures put no upper bound on the cell.
+    """
+
+    low: float
+    high: float
+
+    @property
+    def width(self) -> float:
+        """``high - low`` (``math.inf`` when unbounded)."""
+        return self.high - self.low
+
+
+# --------------------------------------------------------------------------------------------
+# Input checking and the shared, canonical view of the tables
+# --------------------------------------------------------------------------------------------
+
+
+class _Tables:
+    """Validated counts and relations in a canonical order, with the lookups the passes need.
+
+    Relations are de-duplicated and sorted by the ``repr`` of their keys, so the result of the
+    engine depends on the set of relations and the counts, not on the order they were given in.
+    """
+
+    def __init__(
+        self,
+        counts: Mapping[Key, int],
+        relations: Iterable[tuple[Key, Sequence[Key]]],
+        priority: Mapping[Key, int] | None = None,
+        frozen: Iterable[Key] = (),
+    ) -> None:
+        self.priority = priority or {}
+        self.frozen = frozenset(frozen)
+        self.counts: dict[Key, int] = {}
+        for key, value in counts.items():
+            if isinstance(value, bool):
+                raise TypeError(f"count of {key!r} must be an integer, not a bool")
+            try:
+                number = operator.index(value)
+            except TypeError:
+                raise TypeError(f"count of {key!r} must be an integer, got {value!r}") from None
+            if number < 0:
+                raise ValueError(f"count of {key!r} is negative: {number}")
+            self.counts[key] = number
+        self.order: dict[Key, str] = {key: repr(key) for key in self.counts}
+
+        unique: dict[tuple[Key, tuple[Key, ...]], None] = {}
+        for relation in relations:
+            total, members = relation
+            members = tuple(members)
+            for key in (total, *members):
+                if key not in self.counts:
+                    raise ValueError(f"relation uses {key!r}, which has no count")
+            if total in members:
+                raise ValueError(f"relation for {total!r} lists it among its own members")
+            found = sum(self.counts[m] for m in members)
+            if found != self.counts[total]:
+                raise ValueError(
+                    f"inconsistent relation: {total!r} has {self.counts[total]} but its "
+                    f"members add up to {found}"
+                )
+            ordered = tuple(sorted(members, key=self.order.__getitem__))
+            unique[(total, ordered)] = None
+        self.relations: list[tuple[Key, tuple[Key, ...]]] = sorted(
+            unique, key=lambda rel: (self.order[rel[0]], [self.order[m] for m in rel[1]])
+        )
+        # Distinct cells of each relation, total first.
+        self.cells_of: list[tuple[Key, ...]] = [
+            tuple(dict.fromkeys((total, *members))) for total, members in self.relations
+        ]
+        self.relations_of: dict[Key, list[int]] = {key: [] for key in self.counts}
+        for index, cells in enumerate(self.cells_of):
+            for key in cells:
+                self.relations_of[key].append(index)
+        self._components: dict[Key, int] | None = None
+        self._component_cells: list[list[Key]] = []
+
+    def rank(self, key: Key) -> tuple[int, int, str]:
+        """Sort key for "lowest priority, then smallest non-zero cell first, ties by repr"."""
+        return (self.priority.get(key, 0), self.counts[key], self.order[key])
+
+    def check_keys(self, keys: Iterable[Key], what: str) -> set[Key]:
+        chosen = set(keys)
+        unknown = [key for key in chosen if key not in self.counts]
+        if unknown:
+            raise ValueError(f"{what} cells without a count: {sorted(map(repr, unknown))}")
+        return chosen
+
+    # Connected components: cells sharing a relation are linked. An LP for one cell only needs
+    # the relations of its own component; the others cannot constrain it.
+    def component(self, key: Key) -> int:
+        if self._components is None:
+            self._build_components()
+        assert self._components is not None
+        return self._components[key]
+
+    def component_cells(self, component: int) -> list[Key]:
+        if self._components is None:
+            self._build_components()
+        return self._component_cells[component]
+
+    def _build_components(self) -> None:
+        parent: dict[Key, Key] = {key: key for key in self.counts}
+
+        def find(key: Key) -> Key:
+            while parent[key] != key:
+                parent[key] = parent[parent[key]]
+                key = parent[key]
+            return key
+
+        for cells in self.cells_of:
+            root = find(cells[0])
+            for key in cells[1:]:
+                other = find(key)
+                if other != root:
+                    parent[other] = root
+        ids: dict[Key, int] = {}
+        self._components = {}
+        for key in sorted(self.counts, key=self.order.__getitem__):
+            root = find(key)
+            if root not in ids:
+                ids[root] = len(self._component_cells)
+                self._component_cells.append([])
+            self._components[key] = ids[root]
+            self._component_cells[ids[root]].append(key)
+
+
+# --------------------------------------------------------------------------------------------
+# Rule pass
+# --------------------------------------------------------------------------------------------
+
+
+def _rule_addition(tables: _Tables, index: int, withheld: set[Key], k: int) -> Key | None:
+    """The cell to withhold next so relation ``index`` obeys the rule, or None if it does.
+
+    The rule (see the module docstring for the proof): the non-zero unknowns of the equation
+    ``total - sum(members) = 0`` are none or at least two, and if the total is published the
+    withheld members add up to at least ``k``.
+    - Total published: ``total - (published members)`` reveals the sum of the withheld members
+      exactly, so each of them lies in ``[0, that sum]``; a sum below ``k`` would give every one
+      of them a range narrower than ``k`` whatever else is withheld, and a single non-zero
+      withheld member would simply be revealed.
+    - Total withheld: the equation only reveals ``total - (withheld members)``, which equals the
+      published members' sum and says nothing new about any group; the unknowns just need a
+      second non-zero partner so the equation never has a single unknown to solve for.
+    """
+    counts = tables.counts
+    total, _ = tables.relations[index]
+    cells = tables.cells_of[index]
+    unknown = [key for key in cells if key in withheld and counts[key] > 0]
+    if not unknown:
+        return None
+    if total in withheld:
+        if len(unknown) >= 2:
+            return None
+    elif len(unknown) >= 2 and sum(counts[key] for key in unknown) >= k:
+        return None
+    candidates = [
+        key
+        for key in cells[1:]
+        if key not in withheld and counts[key] > 0 and key != total and key not in tables.frozen
+    ]
+    if candidates:
+        return min(candidates, key=tables.rank)
+    if total not in withheld and total not in tables.frozen:
+        # Every non-zero member is already withheld, so their sum is the (published, hence
+        # >= k) total and the rule failed only because there is a single non-zero member,
+        # equal to the total. Withholding the total gives it a partner.
+        return total
+    # Only reachable with frozen cells: a withheld non-zero total with no published non-zero
+    # member has its non-zero members among the unknowns, so there were at least two.
+    return None
+
+
+def _rule_pass(
+    tables: _Tables, withheld: set[Key], k: int, queue: Iterable[int] | None = None
+) -> list[Key]:
+    """Apply the rule until every relation obeys it; return the cells it added, in order.
+
+    ``queue`` restricts the first sweep to those relations (the ones touched by new
+    suppressions); every relation containing a newly withheld cell is re-checked.
+    """
+    pending = deque(range(len(tables.relations)) if queue is None else queue)
+    queued = set(pending)
+    added: list[Key] = []
+    while pending:
+        index = pending.popleft()
+        queued.discard(index)
+        while (cell := _rule_addition(tables, index, withheld, k)) is not None:
+            withheld.add(cell)
+            added.append(cell)
+            for other in tables.relations_of[cell]:
+                if other != index and other not in queued:
+                    pending.append(other)
+                    queued.add(other)
+    return added
+
+
+# --------------------------------------------------------------------------------------------
+# Linear programs
+# --------------------------------------------------------------------------------------------
+
+
+class _System:
+    """The equations of one component with the withheld cells as unknowns (built once).
+
+    ``A x = b`` with ``x >= 0``: one row per relation that has an unknown, published cells
+    moved to the right-hand side. The sparse matrix is reused for every objective.
+    """
+
+    def __init__(self, tables: _Tables, component: int, withheld: set[Key]) -> None:
+        counts = tables.counts
+        self.unknowns = [key for key in tables.component_cells(component) if key in withheld]
+        self.column = {key: column for column, key in enumerate(self.unknowns)}
+        self.values = np.array([counts[key] for key in self.unknowns], dtype=float)
+        rows: list[int] = []
+        columns: list[int] = []
+        data: list[float] = []
+        rhs: list[float] = []
+        seen: set[int] = set()
+        for key in self.unknowns:
+            for index in tables.relations_of[key]:
+                if index in seen:
+                    continue
+                seen.add(index)
+                total, members = tables.relations[index]
+                row = len(rhs)
+                constant = 0.0
+                for cell, sign in [(total, 1.0), *((m, -1.0) for m in members)]:
+                    if cell in self.column:
+                        rows.append(row)
+                        columns.append(self.column[cell])
+                        data.append(sign)
+                    else:
+                        constant -= sign * counts[cell]
+                rhs.append(constant)
+        size = len(self.unknowns)
+        self.matrix = csr_matrix((data, (rows, columns)), shape=(len(rhs), size)) if rhs else None
+        self.rhs = np.array(rhs, dtype=float)
+        self._single_equation_bounds()
+        # Feasible points seen so far (the true counts are one): per unknown, the lowest and
+        # highest value seen. The true range always contains [seen_low, seen_high].
+        self.seen_low = self.values.copy()
+        self.seen_high = self.values.copy()
+
+    def _single_equation_bounds(self) -> None:
+        """Valid (not always tight) bounds from one equation and ``x >= 0`` at a time.
+
+        In a row ``sum(a_i x_i) = b``: if no other coefficient has the sign of ``a_j``, then
+        ``x_j >= b / a_j``; if every other coefficient has the sign of ``a_j``, then
+        ``x_j <= b / a_j``. A feasible point reaching such a bound proves it is the optimum,
+        which lets :meth:`interval` skip most LPs.
+        """
+        size = len(self.unknowns)
+        self.lower = np.zeros(size)
+        self.upper = np.full(size, math.inf)
+        if self.matrix is None:
+            return
+        matrix = self.matrix.tocsr()
+        matrix.sum_duplicates()
+        for row in range(matrix.shape[0]):
+            start, end = matrix.indptr[row], matrix.indptr[row + 1]
+            entries = [
+                (int(column), float(coefficient))
+                for column, coefficient in zip(
+                    matrix.indices[start:end], matrix.data[start:end], strict=True
+                )
+                if coefficient != 0
+            ]
+            positive = sum(1 for _, coefficient in entries if coefficient > 0)
+            negative = len(entries) - positive
+            for column, coefficient in entries:
+                same, opposite = (positive, negative) if coefficient > 0 else (negative, positive)
+                bound = float(self.rhs[row]) / coefficient
+                if same == 1:
+                    self.lower[column] = max(self.lower[column], bound)
+                if opposite == 0:
+                    self.upper[column] = min(self.upper[column], bound)
+
+    def _solve(self, objective: np.ndarray) -> tuple[float, np.ndarray | None]:
+        """Minimise ``objective @ x``; return (optimum, solution) or (-inf, None) if unbounded."""
+        if self.matrix is None:
+            if np.all(objective >= 0):
+                return 0.0, np.zeros(len(self.unknowns))
+            return -math.inf, None
+        result = linprog(objective, A_eq=self.matrix, b_eq=self.rhs, bounds=(0, None),
+                         method="highs")  # fmt: skip
+        if result.status == 3:
+            return -math.inf, None
+        if result.status != 0:
+            raise RuntimeError(f"suppression audit LP failed: {result.message}")
+        solution = np.maximum(result.x, 0.0)
+        np.minimum(self.seen_low, solution, out=self.seen_low)
+        np.maximum(self.seen_high, solution, out=self.seen_high)
+        return float(result.fun), solution
+
+    def _unit(self, column: int, sign: float) -> np.ndarray:
+        objective = np.zeros(len(self.unknowns))
+        objective[column] = sign
+        return objective
+
+    def maximum(self, column: int) -> float:
+        if self.seen_high[column] >= self.upper[column] - _TOLERANCE:
+            return float(self.upper[column])  # a feasible point reaches a valid upper bound
+        optimum, _ = self._solve(self._unit(column, -1.0))
+        return math.inf if optimum == -math.inf else max(round(-optimum, 9), 0.0)
+
+    def minimum(self, column: int) -> float:
+        if self.seen_low[column] <= self.lower[column] + _TOLERANCE:
+            return float(self.lower[column])  # a feasible point reaches a valid lower bound
+        optimum, _ = self._solve(self._unit(column, 1.0))
+        return max(round(optimum, 9), 0.0)
+
+    def _seen_wide(self, column: int, k: int) -> bool:
+        return bool(self.seen_high[column] - self.seen_low[column] >= k - _TOLERANCE)
+
+    def explore(self, columns: Sequence[int], k: int) -> None:
+        """Collect cheap feasible points by pushing all not-yet-certified targets up together,
+        then down together, while that certifies many cells at once (two LPs a round instead
+        of up to two per cell). Points ``k`` apart prove a range at least ``k`` wide."""
+        remaining = [column for column in columns if not self._seen_wide(column, k)]
+        while len(remaining) > 2:
+            weights = np.zeros(len(self.unknowns))
+            weights[remaining] = 1.0
+            self._solve(-weights)
+            self._solve(weights)
+            still = [column for column in remaining if not self._seen_wide(column, k)]
+            if len(still) > 0.8 * len(remaining):
+                break  # diminishing returns: audit the rest one by one
+            remaining = still
+
+    def explore_bounds(self) -> None:
+        """Collect feasible points that reach many cells' single-equation bounds at once, by
+        pushing every cell whose bound is not yet reached up (or down) together, while that
+        settles many cells per LP."""
+        for sign, open_cells in (
+            (-1.0, lambda: np.flatnonzero(self.seen_high < self.upper - _TOLERANCE)),
+            (1.0, lambda: np.flatnonzero(self.seen_low > self.lower + _TOLERANCE)),
+        ):
+            remaining = open_cells()
+            while len(remaining) > 2:
+                weights = np.zeros(len(self.unknowns))
+                weights[remaining] = sign
+                optimum, _ = self._solve(weights)
+                still = open_cells()
+                if optimum == -math.inf or len(still) > 0.8 * len(remaining):
+                    break
+                remaining = still
+
+    def interval(self, column: int) -> Interval:
+        return Interval(low=self.minimum(column), high=self.maximum(column))
+
+    def wide_enough(self, column: int, k: int) -> bool:
+        """Whether the cell's feasible range is at least ``k`` wide, solving as few LPs as
+        possible: any feasible points already ``k`` apart prove it."""
+        if self._seen_wide(column, k):
+            return True
+        high = self.maximum(column)
+        if high - self.seen_low[column] >= k - _TOLERANCE:
+            return True
+        return high - self.minimum(column) >= k - _TOLERANCE
+
+
+def _narrow_cells(
+    tables: _Tables, withheld: set[Key], cells: Iterable[Key], k: int, limit: int | None = None
+) -> tuple[list[Key], list[Key]]:
+    """Audit the given withheld cells; return (narrow, unaudited).
+
+    ``narrow``: cells whose feasible range is narrower than ``k``. The audit stops once
+    ``limit`` narrow cells are found; the cells not yet audited are returned as ``unaudited``
+    (every other given cell was proven wide enough).
+    """
+    by_component: dict[int, list[Key]] = {}
+    for key in cells:
+        by_component.setdefault(tables.component(key), []).append(key)
+    narrow: list[Key] = []
+    unaudited: list[Key] = []
+    for component in sorted(by_component):
+        keys = sorted(by_component[component], key=tables.order.__getitem__)
+        if limit is not None and len(narrow) >= limit:
+            unaudited.extend(keys)
+            continue
+        system = _System(tables, component, withheld)
+        if system.matrix is None:
+            continue  # no equation mentions these cells: unbounded
+        columns = [system.column[key] for key in keys]
+        system.explore(columns, k)
+        for position, (key, column) in enumerate(zip(keys, columns, strict=True)):
+            if limit is not None and len(narrow) >= limit:
+                unaudited.extend(keys[position:])
+                break
+            if not system.wide_enough(column, k):
+                narrow.append(key)
+    return narrow, unaudited
+
+
+def _lp_addition(tables: _Tables, withheld: set[Key], weak: Key) -> Key | None:
+    """The next cell to withhold to widen ``weak``'s range: the smallest (lowest priority
+    first) published, non-frozen, non-zero cell sharing a relation with it, else the nearest
+    such cells further out in its component."""
+    counts = tables.counts
+    visited = {weak}
+    frontier = [weak]
+    while frontier:
+        candidates: set[Key] = set()
+        following: list[Key] = []
+        for key in frontier:
+            for index in tables.relations_of[key]:
+                for cell in tables.cells_of[index]:
+                    if cell in visited:
+                        continue
+                    visited.add(cell)
+                    following.append(cell)
+                    if cell not in withheld and counts[cell] > 0 and cell not in tables.frozen:
+                        candidates.add(cell)
+        if candidates:
+            return min(candidates, key=tables.rank)
+        frontier = following
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Public API: suppression
+# --------------------------------------------------------------------------------------------
+
+
+def decide_suppression(
+    *,
+    counts: Mapping[Key, int],
+    relations: Iterable[tuple[Key, Sequence[Key]]],
+    k: int,
+    hidden: Iterable[Key] = (),
+    max_lp_cells: int = 4000,
+    priority: Mapping[Key, int] | None = None,
+    frozen: Iterable[Key] = (),
+) -> frozenset[Key]:
+    """Decide which cells of one published snapshot must be withheld.
+
+    Args:
+        counts: respondent count (an integer >= 0) per cell.
+        relations: ``(total, members)`` pairs meaning ``counts[total] == sum of
+            counts[m]``; every key must be in ``counts`` and every relation must hold.
+        k: minimum group size (>= 1).
+        hidden: cells that are never published (e.g. a unit's direct residual).
+        max_lp_cells: connected components (cells linked through relations) with more
+            cells than this skip the LP audit and rely on the rule pass alone.
+        priority: optional cost of withholding each cell (default 0). Complementary
+            suppressions pick the lowest-priority candidate first, then the smallest, so
+            totals that matter more (a whole unit) are withheld only when nothing else helps.
+        frozen: cells whose status was decided elsewhere: they are never chosen as
+            complementary suppressions (a frozen cell with ``0 < count < k`` is still
+            withheld; keys without a count are ignored). With frozen cells the guarantees
+            below can fail where only a frozen cell could have helped: callers audit the
+            result (``is_protected``/``audit_suppression``) and withhold more themselves.
+
+    Returns:
+        The withheld cells: every hidden cell, every cell with ``0 < count < k``, and the
+        complementary (secondary) suppressions. Zero cells are only withheld if hidden.
+
+    Guarantees:
+        - Every relation has either no withheld non-zero cell or at least two, and when its
+          total is published its withheld members add up to at least ``k``; hence nobody who
+          solves published equations one unknown at a time can learn a withheld non-zero cell.
+        - Unless its component was larger than ``max_lp_cells``, every withheld non-zero
+          cell can take values at least ``k`` apart given all published figures, all relations
+          and non-negativity (``is_protected`` holds; the LP relaxation, not integers).
+        - Deterministic: the result depends only on the counts, the set of relations, ``k``,
+          ``hidden``, ``priority`` and ``frozen`` (ties are broken by ``repr`` of the keys,
+          which should be distinct), not on the order they are given in.
+
+    Raises:
+        ValueError: unknown keys, negative counts, ``k < 1`` or an inconsistent relation.
+        TypeError: a count that is not an integer.
+    """
+    if isinstance(k, bool) or operator.index(k) < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    tables = _Tables(counts, relations, priority, frozen)
+    withheld = tables.check_keys(hidden, "hidden")
+    withheld.update(key for key, value in tables.counts.items() if 0 < value < k)
+    _rule_pass(tables, withheld, k)
+
+    def auditable(key: Key) -> bool:
+        # Every withheld non-zero cell is audited, complements included: DESIGN point 4's
+        # audit checks every suppressed cell, and is_protected checks the same. (Auditing only
+        # the 1..k-1 cells, as tau-ARGUS's protection levels do, would also be sound and is
+        # ~30% faster, but withheld <1% fewer cells on random organisations.)
+        return (
+            tables.counts[key] > 0
+            and bool(tables.relations_of[key])
+            and len(tables.component_cells(tables.component(key))) <= max_lp_cells
+        )
+
+    pending = [key for key in withheld if auditable(key)]
+    while pending:
+        # Fix a few narrow cells at a time: each addition widens other ranges too, so this
+        # withholds less (and solves fewer LPs) than fixing every narrow cell found at once.
+        narrow, unaudited = _narrow_cells(tables, withheld, pending, k, _LP_BATCH)
+        if not narrow:
+            break
+        added: list[Key] = []
+        touched: set[int] = set()
+        for weak in narrow:
+            # One addition per relation per round: it may already widen the other weak cells.
+            if touched.intersection(tables.relations_of[weak]):
+                continue
+            cell = _lp_addition(tables, withheld, weak)
+            if cell is None:
+                continue
+            withheld.add(cell)
+            added.append(cell)
+            touched.update(tables.relations_of[weak])
+            touched.update(tables.relations_of[cell])
+        if not added:
+            break  # only frozen cells could help (see the module docstring)
+        queue = dict.fromkeys(index for cell in added for index in tables.relations_of[cell])
+        added += _rule_pass(tables, withheld, k, queue)
+        # Ranges only widen as more is withheld: cells already wide enough stay so.
+        pending = list(
+            dict.fromkeys([*narrow, *unaudited, *(key for key in added if auditable(key))])
+        )
+    return frozenset(withheld)
+
+
+def audit_suppression(
+    *,
+    counts: Mapping[Key, int],
+    relations: Iterable[tuple[Key, Sequence[Key]]],
+    suppressed: Iterable[Key],
+) -> dict[Key, Interval]:
+    """For each withheld cell, the smallest and largest value all published figures allow.
+
+    Published cells (those not in ``suppressed``) are fixed at their counts, withheld cells are
+    real numbers ``>= 0``, and every relation must hold; each bound is one HiGHS LP restricted
+    to the cell's connected component. ``Interval.high`` is ``math.inf`` when unbounded.
+
+    Returns:
+        ``{cell: Interval}`` for every cell in ``suppressed`` (zero cells included).
+    """
+    tables = _Tables(counts, relations)
+    withheld = tables.check_keys(suppressed, "suppressed")
+    result: dict[Key, Interval] = {}
+    by_component: dict[int, list[Key]] = {}
+    for key in withheld:
+        by_component.setdefault(tables.component(key), []).append(key)
+    for component in sorted(by_component):
+        system = _System(tables, component, withheld)
+        system.explore_bounds()
+        for key in sorted(by_component[component], key=tables.order.__getitem__):
+            result[key] = system.interval(system.column[key])
+    return result
+
+
+def is_protected(
+    *,
+    counts: Mapping[Key, int],
+    relations: Iterable[tuple[Key, Sequence[Key]]],
+    suppressed: Iterable[Key],
+    k: int,
+) -> bool:
+    """Whether every withheld cell with a count above zero has a feasible range (as in
+    :func:`audit_suppression`) at least ``k`` wide.
+
+    It does not check that small cells are withheld; it audits the given pattern only.
+    """
+    tables = _Tables(counts, relations)
+    withheld = tables.check_keys(suppressed, "suppressed")
+    cells = [key for key in withheld if tables.counts[key] > 0 and tables.relations_of[key]]
+    narrow, _ = _narrow_cells(tables, withheld, cells, k, limit=1)
+    return not narrow
+
+
+# --------------------------------------------------------------------------------------------
+# Comments
+# --------------------------------------------------------------------------------------------
+
+_EMAIL = r"[\w.%+'-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}"
+
+# A run of at least 7 digits, optionally led by "+" or "(", whose digit groups are separated by
+# at most 3 of space, dot, dash, slash and parentheses: "+44 20 7946 0958", "+31 (0)6-1234
+# 5678", "(020) 794-6095", "555.123.4567", "0612345678". Never glued to a letter or digit.
+_PHONE = r"(?<![\w+])(?:\+\s?|\(\+?)?\d(?:[ \u00a0.\-/()]{0,3}\d){6,}"
+
+# Dates (12.03.2024, 1/3/24, 2024-03-12) and year ranges (2023-2024, 2019 2020) look like
+# phone numbers but are kept, unless more digits follow (then the whole run is masked).
+_DATE = (
+    r"\d{1,2}(?P<s1>[./-])\d{1,2}(?P=s1)(?:\d{4}|\d{2})"
+    r"|\d{4}(?P<s2>[./-])\d{1,2}(?P=s2)\d{1,2}"
+    r"|(?:19|20)\d\d\s*[-/\u2013]?\s*(?:19|20)\d\d"
+)
+_KEEP = rf"(?<![\w+(.\-/])(?:{_DATE})(?![\w(]|\s?[.\-/)]?\s?\d)"
+_NOT_A_PHONE = re.compile(_DATE)
+
+# Name particles are masked inside a full name but not on their own ("de", "van", ...).
+_PARTICLES = frozenset(
+    {
+        "al",
+        "bin",
+        "da",
+        "das",
+        "de",
+        "del",
+        "della",
+        "den",
+        "der",
+        "di",
+        "do",
+        "dos",
+        "du",
+        "el",
+        "la",
+        "le",
+        "st",
+        "ten",
+        "ter",
+        "van",
+        "von",
+        "y",
+    }
+)
+
+
+def _phone_or_original(match: str) -> str:
+    digits = re.sub(r"\D", "", match)
+    if len(digits) > 16:
+        return match  # longer than any phone number, even with "(0)"
+    if _NOT_A_PHONE.fullmatch(match.strip(" ()+")):
+        return match
+    if max(len(group) for group in re.findall(r"\d+", match)) == 1:
+        return match  # "4 5 3 4 5 4 4": single digits, a list of scores
+    return "[phone]"
+
+
+def _name_pattern(names: Iterable[str]) -> str | None:
+    terms: set[str] = set()
+    for raw in names:
+        name = unicodedata.normalize("NFC", str(raw)).strip()
+        if not name:
+            continue
+        words = name.split()
+        if len(words) > 1:
+            terms.add(r"\s+".join(re.escape(word) for word in words))
+        for word in words:
+            for part in {word, *word.split("-")}:
+                part = part.strip(".'")
+                if len(part) >= 2 and part.casefold() not in _PARTICLES:
+                    terms.add(re.escape(part))
+    if not terms:
+        return None
+    # Longest first so "Anna de Vries" wins over "Anna".
+    alternatives = "|".join(sorted(terms, key=lambda term: (-len(term), term)))
+    return rf"(?<!\w)(?:{alternatives})(?!\w)"
+
+
+def mask_comment(text: str, *, names: Iterable[str]) -> str:
+    """Return ``text`` with personal details replaced by placeholders.
+
+    - e-mail addresses become ``[email]``;
+    - phone numbers (7 to 16 digits, international or local, with spaces, dots, dashes,
+      slashes or parentheses) become ``[phone]``; ordinary numbers ("3 times"), years
+      ("2024"), year ranges ("2023-2024") and dates ("12.03.2024") are kept;
+    - roster names become ``[name]``: each full name and each first name or surname on its own,
+      whole words only, case-insensitive ("Anna de Vries", "anna", "VRIES"). Particles such as
+      "de" or "van" and one-letter parts are masked only inside a full name.
+
+    One left-to-right pass, so a placeholder is never masked again. The text is normalised to
+    Unicode NFC so composed and decomposed accents match alike.
+    """
+    text = unicodedata.normalize("NFC", text)
+    parts = [rf"(?P<email>{_EMAIL})", rf"(?P<keep>{_KEEP})", rf"(?P<phone>{_PHONE})"]
+    name_pattern = _name_pattern(names)
+    if name_pattern:
+        parts.append(rf"(?P<name>{name_pattern})")
+    pattern = re.compile("|".join(parts), re.IGNORECASE)
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group("email") is not None:
+            return "[email]"
+        if match.group("keep") is not None:
+            return match.group()
+        if match.group("phone") is not None:
+            return _phone_or_original(match.group())
+        return "[name]"
+
+    return pattern.sub(replace, text)
+
+
+# Behaviour words, matched as whole words by their stems. "touch" excludes the idioms
+# "in touch", "touch base" and "touch on/upon".
+_HARASSMENT = re.compile(
+    r"""
+    (?<!\w)(?:
+        harass\w* | bull(?:y|ies|ied|ying) | mobbing | threat\w* | intimidat\w*
+      | grop(?:e|ed|es|ing) | (?<!in\s)touch\w*(?!\w)(?!\s+(?:base|on|upon)\b)
+      | sexual\w* | sexis\w* | assault\w* | rap(?:e|ed|es|ist|ists) | molest\w*
+      | stalk(?:s|ed|ing|er|ers)? | abus\w* | humiliat\w* | belittl\w* | demean\w*
+      | degrad(?:e|ed|es|ing) | retaliat\w* | reprisal\w* | victimi[sz]\w* | discriminat\w*
+      | racis\w* | slurs? | homophob\w* | transphob\w* | misogyn\w* | coerc\w*
+      | blackmail\w* | unwanted | inappropriate(?:ly)? | predator\w*
+      | yell(?:s|ed|ing)? | scream(?:s|ed|ing)? | shout(?:s|ed|ing)?\s+at
+    )(?!\w)
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def mentions_harassment(text: str) -> bool:
+    """Whether the comment mentions harassment or related behaviour (keyword screen for HR).
+
+    A deliberately broad, English, whole-word list: harassment, bullying, threats,
+    intimidation, groping and touching, sexual remarks, assault, abuse, humiliation,
+    retaliation, discrimination, racism, sexism, slurs and similar. Flags only; it reveals
+    nothing beyond the comment itself.
+    """
+    return _HARASSMENT.search(unicodedata.normalize("NFC", text)) is not None
+
+
+def shuffled(items: Iterable[T], *, seed: int | None = None) -> list[T]:
+    """Return the items as a new list in random order.
+
+    Without ``seed`` the order comes from ``secrets.SystemRandom`` (unpredictable, so the
+    display order reveals nothing about submission order); a seed gives a reproducible order
+    for tests. The input is not modified.
+    """
+    result = list(items)
+    generator = random.Random(seed) if seed is not None else secrets.SystemRandom()
+    generator.shuffle(result)
+    return result

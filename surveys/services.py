@@ -1,0 +1,585 @@
+"""Writes of the surveys app: each a keyword-only function with one transaction.
+
+The anonymity invariants of collection (DESIGN points 1-3) live here: a response stores only
+its group attributes, coarsened against the roster; an invitation is marked used in the same
+transaction that stores the response, and nothing records which response it produced.
+"""
+
+import json
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils.translation import gettext as _
+
+from surveys.models import (
+    Answer,
+    Comment,
+    Dimension,
+    FormNonce,
+    Headcount,
+    Instrument,
+    Invitation,
+    Question,
+    Response,
+    RoleLevel,
+    Section,
+    TenureBand,
+    Unit,
+    Wave,
+    hash_token,
+)
+from surveys.signals import response_submitted
+
+DEFAULT_INSTRUMENT = Path(__file__).resolve().parent / "instruments" / "power_climate.json"
+MAX_COMMENT_CHARS = 5000
+
+KIND_VALUES = {
+    Question.Kind.AGREE5: frozenset(range(1, 6)),
+    Question.Kind.FREQ5: frozenset(range(1, 6)),
+    Question.Kind.YESNO: frozenset({1, 2, 9}),
+    Question.Kind.SCALE11: frozenset(range(0, 11)),
+}
+
+
+# --- Errors a respondent can meet: each carries a message for the page ----------------------
+
+
+class SubmissionRefused(Exception):
+    """The submission was not stored; `message` says why in words for the respondent, and
+    `wave` is the wave concerned when it is known (for the page's support resources)."""
+
+    status = 400
+
+    def __init__(self, message: str, *, wave: Wave | None = None):
+        self.message = message
+        self.wave = wave
+        super().__init__(message)
+
+
+class WaveNotOpen(SubmissionRefused):
+    status = 410
+
+
+class InvitationInvalid(SubmissionRefused):
+    status = 404
+
+
+class InvitationExpired(InvitationInvalid):
+    """The link is genuine but past its expiry date: gone, not unknown."""
+
+    status = 410
+
+
+class AlreadySubmitted(SubmissionRefused):
+    """The link or form was already used: the earlier submission stands, nothing new is stored."""
+
+    status = 200
+
+
+class InvalidAnswers(SubmissionRefused):
+    def __init__(self, errors: Mapping[str, str]):
+        self.errors = dict(errors)
+        super().__init__(_("Some answers need your attention."))
+
+
+# --- The instrument ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def load_instrument(*, data: Mapping, slug: str | None = None) -> Instrument:
+    """Create or update an instrument from its data-file form (see
+    surveys/instruments/power_climate.json). Idempotent: loading the same data twice changes
+    nothing; questions are matched by code, so waves that used them keep their answers."""
+    slug = slug or data["slug"]
+    instrument, _created = Instrument.objects.update_or_create(
+        slug=slug,
+        defaults={
+            "name": data["name"],
+            "description": data.get("description", ""),
+            "language": data.get("language", "en"),
+        },
+    )
+    dimensions = {}
+    for order, item in enumerate(data.get("dimensions", []), start=1):
+        dimensions[item["code"]], _ = Dimension.objects.update_or_create(
+            instrument=instrument,
+            code=item["code"],
+            defaults={
+                "name": item["name"],
+                "description": item.get("description", ""),
+                "order": item.get("order", order),
+            },
+        )
+    seen_codes: set[str] = set()
+    for section_order, section_data in enumerate(data["sections"], start=1):
+        section, _ = Section.objects.update_or_create(
+            instrument=instrument,
+            order=section_order,
+            defaults={"title": section_data["title"], "intro": section_data.get("intro", "")},
+        )
+        for order, item in enumerate(section_data["questions"], start=1):
+            for condition in item.get("show_if", []):
+                if condition["question"] not in seen_codes:
+                    raise ValueError(f"{item['code']}: show_if refers to a later or unknown code")
+            seen_codes.add(item["code"])
+            Question.objects.update_or_create(
+                instrument=instrument,
+                code=item["code"],
+                defaults={
+                    "section": section,
+                    "order": order,
+                    "kind": item["kind"],
+                    "purpose": item.get("purpose", Question.Purpose.OTHER),
+                    "topic": item.get("topic", ""),
+                    "text": item["text"],
+                    "help_text": item.get("help_text", ""),
+                    "dimension": dimensions.get(item.get("dimension")),
+                    "reverse_scored": item.get("reverse", False),
+                    "choices": item.get("choices", []),
+                    "show_if": item.get("show_if", []),
+                },
+            )
+    return instrument
+
+
+def load_default_instrument() -> Instrument:
+    """The shipped "Power Climate" instrument, loaded or refreshed."""
+    return load_instrument(data=json.loads(DEFAULT_INSTRUMENT.read_text(encoding="utf-8")))
+
+
+@transaction.atomic
+def copy_instrument(
+    *, instrument: Instrument, slug: str | None = None, name: str | None = None
+) -> Instrument:
+    """A new, editable instrument with the same dimensions, sections and questions."""
+    base = slug or f"{instrument.slug}-copy"
+    slug, number = base, 1
+    while Instrument.objects.filter(slug=slug).exists():
+        number += 1
+        slug = f"{base}-{number}"
+    copy = Instrument.objects.create(
+        slug=slug,
+        name=name or _("Copy of %(name)s") % {"name": instrument.name},
+        description=instrument.description,
+        language=instrument.language,
+        copied_from=instrument,
+    )
+    dimension_map = {}
+    for dimension in instrument.dimensions.all():
+        old_pk = dimension.pk
+        dimension.pk, dimension.instrument = None, copy
+        dimension.save()
+        dimension_map[old_pk] = dimension
+    section_map = {}
+    for section in instrument.sections.all():
+        old_pk = section.pk
+        section.pk, section.instrument = None, copy
+        section.save()
+        section_map[old_pk] = section
+    Question.objects.bulk_create(
+        [
+            Question(
+                instrument=copy,
+                section=section_map[q.section_id],
+                dimension=dimension_map.get(q.dimension_id),
+                code=q.code,
+                kind=q.kind,
+                purpose=q.purpose,
+                topic=q.topic,
+                text=q.text,
+                help_text=q.help_text,
+                order=q.order,
+                reverse_scored=q.reverse_scored,
+                choices=q.choices,
+                show_if=q.show_if,
+                translations=q.translations,
+            )
+            for q in instrument.questions.all()
+        ]
+    )
+    return copy
+
+
+# --- Roster, invitations and coarsening -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """The group attributes stored with a response (after coarsening)."""
+
+    unit: Unit
+    role_level: RoleLevel
+    role_level_to: RoleLevel | None = None
+    tenure_band: TenureBand | None = None
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    unit: Unit
+    role_level: RoleLevel
+    tenure_band: TenureBand | None
+
+
+@transaction.atomic
+def create_invitations(*, wave: Wave, roster: Sequence[RosterRow], expires_at=None) -> list[str]:
+    """One single-use token per roster row, in roster order; only their hashes are stored.
+    The roster also sets the wave's headcounts (response rates, coarsening). Returns the raw
+    tokens, which exist nowhere else: the caller hands them out and forgets them."""
+    tokens = [secrets.token_urlsafe(24) for _row in roster]
+    Invitation.objects.bulk_create(
+        [
+            Invitation(
+                wave=wave,
+                token_hash=hash_token(token),
+                unit=row.unit,
+                role_level=row.role_level,
+                tenure_band=row.tenure_band,
+                expires_at=expires_at,
+            )
+            for token, row in zip(tokens, roster, strict=True)
+        ]
+    )
+    counts: dict[tuple[int, int, int | None], int] = {}
+    for row in roster:
+        key = (row.unit.pk, row.role_level.pk, row.tenure_band.pk if row.tenure_band else None)
+        counts[key] = counts.get(key, 0) + 1
+    for (unit_id, role_id, tenure_id), people in counts.items():
+        updated = Headcount.objects.filter(
+            wave=wave, unit_id=unit_id, role_level_id=role_id, tenure_band_id=tenure_id
+        ).update(people=F("people") + people)
+        if not updated:
+            Headcount.objects.create(
+                wave=wave,
+                unit_id=unit_id,
+                role_level_id=role_id,
+                tenure_band_id=tenure_id,
+                people=people,
+            )
+    return tokens
+
+
+def coarsen(*, wave: Wave, attributes: Attributes) -> Attributes:
+    """Coarsen a respondent's attributes until the roster shows at least k people sharing them
+    (DESIGN point 3): drop the tenure band first, then replace the unit by its parent, then
+    merge the role level with its neighbour. Without a roster for the wave nothing is known
+    about group sizes, so the attributes are kept (the wave page warns HR)."""
+    rows = list(
+        Headcount.objects.filter(wave=wave).values_list(
+            "unit__path", "role_level__rank", "tenure_band_id", "people"
+        )
+    )
+    if not rows:
+        return attributes
+    k = wave.k
+
+    def people(unit: Unit, ranks: tuple[int, int], tenure_id: int | None) -> int:
+        return sum(
+            count
+            for path, rank, tenure, count in rows
+            if path.startswith(unit.path)
+            and ranks[0] <= rank <= ranks[1]
+            and (tenure_id is None or tenure == tenure_id)
+        )
+
+    unit = attributes.unit
+    tenure = attributes.tenure_band
+    low = high = attributes.role_level
+    ranks = (low.rank, high.rank)
+    if tenure is not None and people(unit, ranks, tenure.pk) < k:
+        tenure = None
+    while people(unit, ranks, None) < k and unit.parent_id is not None:
+        unit = unit.parent
+    levels = list(RoleLevel.objects.order_by("rank"))
+    while people(unit, ranks, None) < k and (
+        levels[0].rank < low.rank or high.rank < levels[-1].rank
+    ):
+        # Merge with the smaller neighbour band, preferring the one above at equal size.
+        below = [level for level in levels if level.rank < low.rank]
+        above = [level for level in levels if level.rank > high.rank]
+        candidates = []
+        if above:
+            candidates.append((people(unit, (above[0].rank, above[0].rank), None), 0, above[0]))
+        if below:
+            candidates.append((people(unit, (below[-1].rank, below[-1].rank), None), 1, below[-1]))
+        _count, _order, neighbour = min(candidates, key=lambda c: (c[0], c[1]))
+        if neighbour.rank > high.rank:
+            high = neighbour
+        else:
+            low = neighbour
+        ranks = (low.rank, high.rank)
+    return Attributes(
+        unit=unit,
+        role_level=low,
+        role_level_to=high if high.pk != low.pk else None,
+        tenure_band=tenure,
+    )
+
+
+# --- Answers ----------------------------------------------------------------------------------
+
+
+@dataclass
+class CleanAnswers:
+    values: list[tuple[Question, int]] = field(default_factory=list)
+    texts: list[tuple[Question, str]] = field(default_factory=list)
+
+
+def visible_questions(questions: Sequence[Question], raw: Mapping[str, object]) -> list[Question]:
+    """The questions a respondent is shown, given their answers so far (show_if conditions
+    refer only to earlier questions)."""
+    chosen: dict[str, set[int]] = {}
+    shown = []
+    for question in questions:
+        if question.show_if and not any(
+            chosen.get(condition["question"], set()) & set(condition["values"])
+            for condition in question.show_if
+        ):
+            continue
+        shown.append(question)
+        value = raw.get(question.code)
+        values = value if isinstance(value, list | tuple) else [value]
+        chosen[question.code] = {v for v in values if isinstance(v, int)}
+    return shown
+
+
+def clean_answers(*, questions: Sequence[Question], raw: Mapping[str, object]) -> CleanAnswers:
+    """Check every answer against its question; raise InvalidAnswers with one message per bad
+    question code. Answers to questions the respondent was not shown are dropped. Every
+    question may be skipped."""
+    errors: dict[str, str] = {}
+    known = {q.code for q in questions}
+    unknown = [code for code in raw if code not in known]
+    for code in unknown[:5]:
+        errors[code] = _("This question is not part of the survey.")
+    result = CleanAnswers()
+    for question in visible_questions(questions, raw):
+        value = raw.get(question.code)
+        if value is None or value == "" or value == []:
+            continue
+        if question.kind == Question.Kind.TEXT:
+            if not isinstance(value, str):
+                errors[question.code] = _("Please write text here.")
+            elif len(value) > MAX_COMMENT_CHARS:
+                errors[question.code] = _(
+                    "Please keep this answer under %(max)s characters (it has %(n)s)."
+                ) % {"max": MAX_COMMENT_CHARS, "n": len(value)}
+            elif value.strip():
+                result.texts.append((question, value.strip()))
+            continue
+        allowed = KIND_VALUES.get(question.kind) or frozenset(
+            int(choice["value"]) for choice in question.choices
+        )
+        values = value if isinstance(value, list | tuple) else [value]
+        if question.kind != Question.Kind.MULTI and len(values) != 1:
+            errors[question.code] = _("Please choose one answer.")
+            continue
+        if (
+            not all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+            or not set(values) <= allowed
+        ):
+            errors[question.code] = _("Please choose one of the answers offered.")
+            continue
+        result.values.extend((question, v) for v in sorted(set(values)))
+    if errors:
+        raise InvalidAnswers(errors)
+    return result
+
+
+def questions_of(wave: Wave) -> list[Question]:
+    return instrument_questions(instrument_id=wave.instrument_id)
+
+
+def instrument_questions(*, instrument_id: int) -> list[Question]:
+    """An instrument's questions in the order a respondent meets them."""
+    return list(
+        Question.objects.filter(instrument_id=instrument_id).order_by(
+            "section__order", "order", "pk"
+        )
+    )
+
+
+# --- Submission -------------------------------------------------------------------------------
+
+
+def issue_form_nonce(*, wave: Wave) -> str:
+    """A one-time token for an open-link form; its use is recorded apart from the response."""
+    nonce = secrets.token_urlsafe(24)
+    FormNonce.objects.create(wave=wave, nonce_hash=hash_token(nonce))
+    return nonce
+
+
+def form_nonce_is_usable(*, wave: Wave, nonce: str | None) -> bool:
+    """Whether an open-link form nonce was issued for this wave and not used yet."""
+    if not nonce or len(nonce) > 100:
+        return False
+    return FormNonce.objects.filter(wave=wave, nonce_hash=hash_token(nonce), used=False).exists()
+
+
+def invitation_for_token(token: str) -> Invitation:
+    """The invitation a link token belongs to, or InvitationInvalid / AlreadySubmitted."""
+    invitation = Invitation.objects.select_related("wave").for_token(token).first()
+    if invitation is None:
+        raise InvitationInvalid(_("This survey link is not valid. Check that it was copied whole."))
+    if invitation.used:
+        raise AlreadySubmitted(
+            _("This link has already been used: your answers are recorded."),
+            wave=invitation.wave,
+        )
+    if invitation.is_expired:
+        raise InvitationExpired(_("This survey link has expired."), wave=invitation.wave)
+    return invitation
+
+
+def check_wave_open(wave: Wave) -> None:
+    if not wave.is_accepting:
+        raise WaveNotOpen(_("This survey is not open, so your answers were not stored."), wave=wave)
+
+
+def submit_response(
+    *,
+    wave: Wave,
+    answers: Mapping[str, object],
+    invitation_token: str | None = None,
+    nonce: str | None = None,
+    unit: Unit | None = None,
+    role_level: RoleLevel | None = None,
+    tenure_band: TenureBand | None = None,
+    questions: Sequence[Question] | None = None,
+) -> Response:
+    """Store one complete response, or nothing (DESIGN points 1-3).
+
+    With an invitation token the group attributes come from the roster; with an open link
+    they come from the respondent, and `nonce` makes a retried submission store nothing new.
+    One transaction stores the response, its answers and comments and marks the invitation or
+    nonce used; a second use of the same token or nonce raises AlreadySubmitted. Raises
+    WaveNotOpen, InvitationInvalid or InvalidAnswers (with messages) and stores nothing then."""
+    questions = questions if questions is not None else questions_of(wave)
+    clean = clean_answers(questions=questions, raw=answers)
+    with transaction.atomic():
+        wave = Wave.objects.get(pk=wave.pk)  # the state as of this transaction
+        check_wave_open(wave)
+        if invitation_token is not None:
+            invitation = invitation_for_token(invitation_token)
+            if invitation.wave_id != wave.pk:
+                raise InvitationInvalid(_("This link belongs to another survey."))
+            # Claim the invitation atomically: of two racing submissions exactly one updates.
+            if not Invitation.objects.filter(pk=invitation.pk, used=False).update(used=True):
+                raise AlreadySubmitted(
+                    _("This link has already been used: your answers are recorded."), wave=wave
+                )
+            attributes = Attributes(
+                unit=invitation.unit,
+                role_level=invitation.role_level,
+                tenure_band=invitation.tenure_band,
+            )
+        else:
+            if unit is None or role_level is None:
+                raise InvalidAnswers({"unit": _("Please choose your unit and role level.")})
+            if not wave_covers_unit(wave, unit):
+                raise InvalidAnswers({"unit": _("Please choose one of the units offered.")})
+            if nonce is None or not FormNonce.objects.filter(
+                wave=wave, nonce_hash=hash_token(nonce), used=False
+            ).update(used=True):
+                raise AlreadySubmitted(
+                    _("This form was already submitted: your answers are recorded."), wave=wave
+                )
+            attributes = Attributes(unit=unit, role_level=role_level, tenure_band=tenure_band)
+        stored = coarsen(wave=wave, attributes=attributes)
+        response = Response.objects.create(
+            wave=wave,
+            unit=stored.unit,
+            role_level=stored.role_level,
+            role_level_to=stored.role_level_to,
+            tenure_band=stored.tenure_band,
+        )
+        Answer.objects.bulk_create(
+            [Answer(response=response, question=q, value=v) for q, v in clean.values]
+        )
+        Comment.objects.bulk_create(
+            [
+                Comment(
+                    wave=wave,
+                    question=q,
+                    unit=stored.unit,
+                    role_level=stored.role_level,
+                    role_level_to=stored.role_level_to,
+                    tenure_band=stored.tenure_band,
+                    text=text,
+                )
+                for q, text in clean.texts
+            ]
+        )
+    # Robust: the response is committed by now, so a failure while updating the published
+    # figures is logged and must not turn the respondent's stored answers into an error page
+    # (they would retry and be told their link is used). The next submission publishes again.
+    transaction.on_commit(lambda: response_submitted.send(sender=Response, wave=wave), robust=True)
+    return response
+
+
+def wave_covers_unit(wave: Wave, unit: Unit) -> bool:
+    return any(unit.is_within(scope) for scope in wave.units.all())
+
+
+def wave_units(wave: Wave) -> list[Unit]:
+    """Every unit a respondent of the wave may belong to, in tree order."""
+    return list(Unit.objects.subtrees(list(wave.units.all())).order_by("path"))
+
+
+def response_rates(*, wave: Wave) -> dict[int, tuple[int, int]]:
+    """(used, invited) invitations per unit id. Counted from invitations alone: nothing links
+    an invitation to the response it produced."""
+    rates: dict[int, tuple[int, int]] = {}
+    rows = Invitation.objects.filter(wave=wave).values("unit_id", "used").annotate(n=Sum(1))
+    for row in rows:
+        used, invited = rates.get(row["unit_id"], (0, 0))
+        rates[row["unit_id"]] = (used + (row["n"] if row["used"] else 0), invited + row["n"])
+    return rates
+
+
+def bulk_store_responses(
+    *, wave: Wave, responses: Iterable[tuple[Attributes, Sequence[tuple[int, int]]]]
+) -> int:
+    """Store many generated responses at once (demo data and benchmarks): each item is the
+    already-coarsened attributes and (question id, value) pairs. Returns how many were stored."""
+    stored = 0
+    batch_responses, batch_answers = [], []
+    for attributes, pairs in responses:
+        response = Response(
+            wave=wave,
+            unit=attributes.unit,
+            role_level=attributes.role_level,
+            role_level_to=attributes.role_level_to,
+            tenure_band=attributes.tenure_band,
+        )
+        batch_responses.append(response)
+        batch_answers.extend(Answer(response=response, question_id=q, value=v) for q, v in pairs)
+        stored += 1
+    with transaction.atomic():
+        Response.objects.bulk_create(batch_responses, batch_size=1000)
+        Answer.objects.bulk_create(batch_answers, batch_size=5000)
+    return stored
+
+
+__all__ = [
+    "AlreadySubmitted",
+    "Attributes",
+    "IntegrityError",
+    "InvalidAnswers",
+    "InvitationExpired",
+    "InvitationInvalid",
+    "RosterRow",
+    "SubmissionRefused",
+    "WaveNotOpen",
+    "bulk_store_responses",
+    "coarsen",
+    "copy_instrument",
+    "create_invitations",
+    "issue_form_nonce",
+    "load_default_instrument",
+    "load_instrument",
+    "submit_response",
+]
