@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    "surveys.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "powerclimate.urls"
@@ -236,9 +237,22 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Survey links carry their secret token in the path: these loggers log paths, so the
+    # filter replaces everything after /s/<kind>/ (surveys/logging.py).
+    "filters": {"redact_survey_paths": {"()": "surveys.logging.RedactSurveyPaths"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_survey_paths"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.getenv("DJANGO_LOG_LEVEL", "INFO")},
-    # The access log of the development server records client addresses; survey paths must not
-    # leave addresses behind, so it only reports problems.
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.request": {"filters": ["redact_survey_paths"]},
+        "django.security.csrf": {"filters": ["redact_survey_paths"]},
+        # The access log of the development server records client addresses; survey paths must
+        # not leave addresses behind, so it only reports problems.
+        "django.server": {"level": "WARNING", "filters": ["redact_survey_paths"]},
+    },
 }
