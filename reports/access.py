@@ -2,8 +2,9 @@
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 
-from surveys.models import Unit
+from surveys.models import Unit, Wave
 
 HR_GROUP = "HR admins"
 
@@ -63,3 +64,14 @@ def require_unit(user: User | AnonymousUser, unit: Unit) -> Unit:
 def require_hr(user: User | AnonymousUser) -> None:
     if not is_hr(user):
         raise PermissionDenied("Only HR admins may open this page.")
+
+
+def readable_waves(user: User | AnonymousUser):
+    """The waves a user may read: every wave for HR; for a leader, the waves whose units overlap
+    their scope (a wave unit inside a granted unit, or a granted unit inside a wave unit)."""
+    if is_hr(user):
+        return Wave.objects.all()
+    condition = Q(pk__in=[])
+    for top in granted_units(user):
+        condition |= Q(units__path__startswith=top.path) | Q(units__pk__in=top.ancestor_ids)
+    return Wave.objects.filter(pk__in=Wave.objects.filter(condition).values("pk"))
