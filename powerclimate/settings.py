@@ -171,8 +171,10 @@ CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # Security headers. Survey pages add Referrer-Policy no-referrer and Cache-Control no-store
-# themselves; the whole site already sends no-referrer.
-SECURE_REFERRER_POLICY = "no-referrer"
+# themselves. The rest of the site sends same-origin: never a referrer to another site, but
+# browsers then send a real Origin header with POST forms, which Django's CSRF check needs
+# (under no-referrer Chromium sends "Origin: null" and every log-in form fails with a 403).
+SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -31,5 +31,12 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 @admin.register(models.ActionPlan)
 class ActionPlanAdmin(admin.ModelAdmin):
+    """Leaders record actions on their dashboard; the admin lists them across units for HR."""
+
     list_display = ["what", "unit", "wave", "dimension_code", "owner", "due", "status"]
     list_filter = ["status", "wave"]
+    list_select_related = ["unit", "wave"]
+    search_fields = ["what", "owner", "unit__name"]
+    autocomplete_fields = ["unit"]
+    readonly_fields = ["created_by"]
+    date_hierarchy = "due"

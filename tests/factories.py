@@ -86,3 +86,56 @@ def build_tree(depth: int, fanout: int, prefix: str = "T") -> list[models.Unit]:
         units += next_level
         level = next_level
     return units
+
+
+class SectionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Section
+
+    instrument = factory.SubFactory(InstrumentFactory)
+    title = factory.Sequence(lambda n: f"Section {n}")
+    order = factory.Sequence(lambda n: n)
+
+
+class QuestionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Question
+
+    section = factory.SubFactory(SectionFactory)
+    instrument = factory.SelfAttribute("section.instrument")
+    code = factory.Sequence(lambda n: f"Q{n}")
+    kind = models.Question.Kind.AGREE5
+    text = factory.Sequence(lambda n: f"Question {n}?")
+    order = factory.Sequence(lambda n: n)
+
+
+def small_instrument() -> models.Instrument:
+    """Five questions, one of each main kind, one of them conditional:
+    AGREE (agree5), SEEN (yesno), WHY (multi, shown when SEEN is yes), SAFE (scale11),
+    NOTE (text)."""
+    first = SectionFactory()
+    second = SectionFactory(instrument=first.instrument)
+    QuestionFactory(section=first, code="AGREE", kind="agree5")
+    QuestionFactory(section=first, code="SEEN", kind="yesno")
+    QuestionFactory(
+        section=first,
+        code="WHY",
+        kind="multi",
+        choices=[
+            {"value": 1, "label": "One"},
+            {"value": 2, "label": "Two"},
+            {"value": 3, "label": "Three"},
+        ],
+        show_if=[{"question": "SEEN", "values": [1]}],
+    )
+    QuestionFactory(section=second, code="SAFE", kind="scale11")
+    QuestionFactory(section=second, code="NOTE", kind="text")
+    return first.instrument
+
+
+def level(code: str) -> models.RoleLevel:
+    return models.RoleLevel.objects.get(code=code)
+
+
+def tenure(code: str) -> models.TenureBand:
+    return models.TenureBand.objects.get(code=code)

@@ -1,0 +1,272 @@
+"""Plain reads for the report pages that are not figures: pickers, waves, action plans,
+comments and the audit log. Figures come from `reports.aggregation`; who may read what is
+decided by `reports.access`. Every function is keyword-only, has no request argument and runs
+a fixed number of queries.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from reports import access, scoring
+from reports.anonymity_engine import mask_comment, mentions_harassment, shuffled
+from reports.models import ActionPlan, AuditEvent, Publication
+from surveys.models import Comment, Headcount, Question, Unit, Wave
+from surveys.services import response_rates
+
+# A picker lists at most this many units; deeper units are reached through the breadcrumb and
+# the child-unit links of the dashboard.
+MAX_PICKER_UNITS = 500
+# Comments shown per question on one page (the rest are counted, not shown).
+MAX_COMMENTS_PER_QUESTION = 100
+
+
+# --- Pickers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitOption:
+    unit: Unit
+    depth: int
+
+    @property
+    def indented_name(self) -> str:
+        return "\u2003" * self.depth + self.unit.name
+
+
+def picker_units(*, user: User | AnonymousUser) -> tuple[list[UnitOption], bool]:
+    """The units a user may pick, in tree order with their depth relative to the shallowest
+    one, and whether the list was cut at MAX_PICKER_UNITS."""
+    units = list(access.readable_units(user).order_by("path")[: MAX_PICKER_UNITS + 1])
+    cut = len(units) > MAX_PICKER_UNITS
+    units = units[:MAX_PICKER_UNITS]
+    top = min((u.depth for u in units), default=0)
+    return [UnitOption(unit=u, depth=u.depth - top) for u in units], cut
+
+
+def picker_waves(*, user: User | AnonymousUser) -> list[Wave]:
+    """The waves a user may read, newest first, with their publication (one query)."""
+    return list(
+        access.readable_waves(user).select_related("publication").order_by("-opens_at", "pk")
+    )
+
+
+def published_at(wave: Wave):
+    """When the wave's figures were last published, or None (uses a prefetched publication)."""
+    try:
+        return wave.publication.published_at
+    except Publication.DoesNotExist:
+        return None
+
+
+def default_wave(waves: list[Wave]) -> Wave | None:
+    """The newest wave with published figures, else the newest wave."""
+    return next((w for w in waves if published_at(w)), waves[0] if waves else None)
+
+
+def ancestors_within_scope(
+    *, user: User | AnonymousUser, unit: Unit, readable: list[UnitOption] | None = None
+) -> list[Unit]:
+    """The unit's ancestors the user may read, root first, ending with the unit (breadcrumb).
+    `readable` (the picker's complete list) saves the query."""
+    if readable is not None:
+        by_id = {option.unit.pk: option.unit for option in readable}
+        if unit.pk in by_id:
+            return [by_id[pk] for pk in unit.ancestor_ids if pk in by_id]
+    return list(access.readable_units(user).filter(pk__in=unit.ancestor_ids).order_by("depth"))
+
+
+# --- Action plans -----------------------------------------------------------------------------
+
+
+def action_plans(*, unit: Unit, waves: list[Wave]) -> dict[int, list[ActionPlan]]:
+    """The unit's action plans recorded in these waves, by wave id (one query)."""
+    plans: dict[int, list[ActionPlan]] = defaultdict(list)
+    for plan in ActionPlan.objects.filter(unit=unit, wave__in=waves).order_by("due", "pk"):
+        plans[plan.wave_id].append(plan)
+    return dict(plans)
+
+
+# --- Comments ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShownComment:
+    text: str
+    mentions_harassment: bool
+
+
+@dataclass(frozen=True)
+class CommentGroup:
+    question: str
+    comments: list[ShownComment]
+    total: int
+
+
+def comments(*, wave: Wave, unit: Unit, publication: Publication) -> list[CommentGroup] | None:
+    """The published comments of a unit's subtree, per question, in random order and masked
+    (DESIGN point 5). None when the unit is not among the publication's comment units (fewer
+    than k_comments respondents, or its comments could be isolated by difference)."""
+    if unit.pk not in set(publication.comment_units or []):
+        return None
+    rows = (
+        Comment.objects.filter(wave=wave, published=True, unit__path__startswith=unit.path)
+        .select_related("question")
+        .only("text", "question__text", "question__order", "question__code")
+    )
+    by_question: dict[Question, list[str]] = defaultdict(list)
+    for comment in rows:
+        by_question[comment.question].append(comment.text)
+    groups = []
+    for question in sorted(by_question, key=lambda q: (q.order, q.code)):
+        texts = shuffled(by_question[question])
+        shown = [
+            ShownComment(
+                text=mask_comment(text, names=[]), mentions_harassment=mentions_harassment(text)
+            )
+            for text in texts[:MAX_COMMENTS_PER_QUESTION]
+        ]
+        groups.append(CommentGroup(question=question.text, comments=shown, total=len(texts)))
+    return groups
+
+
+# --- Waves (HR) -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitRate:
+    unit: Unit
+    depth: int
+    responded: int
+    invited: int
+    rate: scoring.Estimate
+
+
+@dataclass(frozen=True)
+class WaveRow:
+    wave: Wave
+    publication: Publication | None
+    has_headcounts: bool
+    responded: int
+    invited: int
+    rate: scoring.Estimate
+    top_units: list[UnitRate]
+
+
+def wave_overview(*, waves: list[Wave] | None = None) -> list[WaveRow]:
+    """Every wave with its state, publication, invitations used and the response rate of each
+    of its scope units (their whole subtree), and whether it has roster headcounts."""
+    waves = (
+        waves
+        if waves is not None
+        else list(
+            Wave.objects.select_related("instrument", "publication")
+            .prefetch_related("units")
+            .order_by("-opens_at", "pk")
+        )
+    )
+    with_headcounts = set(
+        Headcount.objects.filter(wave__in=waves).values_list("wave_id", flat=True).distinct()
+    )
+    rows = []
+    for wave in waves:
+        rates = unit_rates(wave=wave, units=list(wave.units.all()), depth=0)
+        responded = sum(r.responded for r in rates)
+        invited = sum(r.invited for r in rates)
+        try:
+            publication = wave.publication
+        except Publication.DoesNotExist:
+            publication = None
+        rows.append(
+            WaveRow(
+                wave=wave,
+                publication=publication,
+                has_headcounts=wave.pk in with_headcounts,
+                responded=responded,
+                invited=invited,
+                rate=scoring.response_rate(responded=responded, invited=invited),
+                top_units=rates,
+            )
+        )
+    return rows
+
+
+def unit_rates(*, wave: Wave, units: list[Unit], depth: int | None = None) -> list[UnitRate]:
+    """Response rates (invitations used / sent) over each given unit's whole subtree, from
+    `surveys.services.response_rates`; `depth` None keeps each unit's own depth."""
+    direct = response_rates(wave=wave)
+    paths = dict(Unit.objects.filter(pk__in=direct).values_list("pk", "path"))
+    result = []
+    for unit in units:
+        used = invited = 0
+        for unit_id, (u, i) in direct.items():
+            if paths.get(unit_id, "").startswith(unit.path):
+                used += u
+                invited += i
+        result.append(
+            UnitRate(
+                unit=unit,
+                depth=unit.depth if depth is None else depth,
+                responded=used,
+                invited=invited,
+                rate=scoring.response_rate(responded=used, invited=invited),
+            )
+        )
+    return result
+
+
+def subtree_rates(*, waves: list[Wave], unit: Unit) -> dict[int, tuple[int, int]]:
+    """(invitations used, invitations sent) over the unit's subtree, per wave id."""
+    direct = {wave.pk: response_rates(wave=wave) for wave in waves}
+    unit_ids = {unit_id for rates in direct.values() for unit_id in rates}
+    paths = dict(Unit.objects.filter(pk__in=unit_ids).values_list("pk", "path"))
+    result = {}
+    for wave_id, rates in direct.items():
+        inside = [
+            rate for unit_id, rate in rates.items() if paths.get(unit_id, "").startswith(unit.path)
+        ]
+        result[wave_id] = (sum(u for u, _i in inside), sum(i for _u, i in inside))
+    return result
+
+
+def wave_units_for_rates(*, wave: Wave, max_depth: int = 2) -> list[Unit]:
+    """The wave's scope units and their descendants down to `max_depth` levels below them."""
+    result: list[Unit] = []
+    for top in wave.units.order_by("path"):
+        result += list(
+            Unit.objects.subtree(top).filter(depth__lte=top.depth + max_depth).order_by("path")
+        )
+    return result
+
+
+# --- Audit log --------------------------------------------------------------------------------
+
+
+def audit_events(
+    *,
+    username: str = "",
+    action: str = "",
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    path_contains: str = "",
+) -> QuerySet[AuditEvent]:
+    """Audit events, newest first, filtered by user name (exact, case-insensitive), action,
+    date range (inclusive, in the current time zone) and a path fragment."""
+    events = AuditEvent.objects.order_by("-at", "-pk")
+    if username:
+        events = events.filter(username__iexact=username)
+    if action:
+        events = events.filter(action=action)
+    tz = timezone.get_current_timezone()
+    if since:
+        events = events.filter(at__gte=dt.datetime.combine(since, dt.time.min, tzinfo=tz))
+    if until:
+        end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+        events = events.filter(at__lt=end)
+    if path_contains:
+        events = events.filter(path__icontains=path_contains)
+    return events

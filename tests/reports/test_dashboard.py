@@ -1,0 +1,267 @@
+"""The dashboard: what it shows, what it never shows, and what it costs."""
+
+import json
+import re
+from types import SimpleNamespace
+
+import pytest
+from django.urls import reverse
+
+from reports import aggregation, dashboards
+from reports.anonymity import Unguarded
+from reports.models import AuditEvent, Publication
+from surveys import services
+from surveys.models import RoleLevel, Wave
+from tests.factories import UnitFactory, make_hr, make_leader
+from tests.reports.dashboard_data import (  # noqa: F401
+    PEOPLE,
+    fast_password_hashing,
+    published_org,
+)
+
+pytestmark = pytest.mark.django_db
+
+CHARTS = ["heatmap", "gaps", "children", "trend", "prevalence", "funnel", "reasons"]
+
+
+def _get(client, org, unit, wave=None):
+    wave = wave or org.current
+    return client.get(reverse("reports:dashboard"), {"wave": wave.pk, "unit": unit.pk})
+
+
+def _figures(html: str) -> dict[str, dict]:
+    """The Plotly figures of the page, from their json_script elements."""
+    found = re.findall(r'<script id="figure-(\w+)" type="application/json">(.*?)</script>', html)
+    return {key: json.loads(body) for key, body in found}
+
+
+def test_every_chart_has_a_figure_and_a_data_table(client, published_org):  # noqa: F811
+    client.force_login(make_leader(published_org.root))
+    html = _get(client, published_org, published_org.root).content.decode()
+    figures = _figures(html)
+    assert set(figures) == set(CHARTS)
+    for key in CHARTS:
+        assert f'data-figure="figure-{key}"' in html
+        assert f'id="table-{key}"' in html
+    assert "<caption>" in html
+    assert "vendor/plotly.min.js" in html
+    assert "js/dashboard.js" in html
+    assert "<script>" not in html  # CSP: no inline script
+
+
+def test_suppressed_role_level_is_shown_as_such_never_as_zero(client, published_org):  # noqa: F811
+    org = published_org
+    summary = aggregation.summarize(wave=org.current, unit=org.sales, by=["role_level"])
+    hidden = [g for g in summary.groups if g.suppressed]
+    assert hidden, "the test data must have a suppressed role level in Sales"
+    client.force_login(make_leader(org.sales))
+    html = _get(client, org, org.sales).content.decode()
+    assert "fewer than 5 responses" in html
+    assert 'data-suppressed="true"' in html
+    heatmap = _figures(html)["heatmap"]
+    trace = heatmap["data"][0]
+    columns = [label.replace("<br>", " ") for label in trace["x"]]
+    for group in hidden:
+        column = columns.index(group.label)
+        assert all(row[column] is None for row in trace["z"])  # not drawn, not zero
+    annotations = [a["text"] for a in heatmap["layout"]["annotations"]]
+    assert annotations.count("fewer than 5 responses") == len(hidden)
+
+
+def test_headline_cards_match_the_guarded_summary(client, published_org):  # noqa: F811
+    org = published_org
+    summary = aggregation.summarize(wave=org.current, unit=org.root, by=["role_level"])
+    client.force_login(make_leader(org.root))
+    response = _get(client, org, org.root)
+    board = response.context["board"]
+    cards = {card.key: card for card in board.cards}
+    assert cards["responses"].value == str(summary.total.n)
+    assert cards["climate"].value == dashboards.fmt(summary.total.measures.climate_index.value)
+    code, gap = summary.headline_gap
+    assert cards["gap"].value == f"{dashboards.fmt_signed(gap.value)} points"
+    assert ("larger than chance" in cards["gap"].flag) == gap.significant
+    assert "since Spring Acme" in cards["climate"].change.text
+    html = response.content.decode()
+    assert "response rate" in html
+    assert "they move in batches of at least 5 responses" in html
+    assert board.lead and "power" in board.lead[0]
+
+
+def test_first_wave_has_no_comparison(client, published_org):  # noqa: F811
+    org = published_org
+    client.force_login(make_leader(org.root))
+    response = _get(client, org, org.root, wave=org.previous)
+    cards = response.context["board"].cards
+    assert all("no earlier wave" in card.change.text for card in cards)
+    assert response.context["board"].previous is None
+
+
+def test_unit_without_published_responses_shows_nothing_but_says_why(client, published_org):  # noqa: F811
+    org = published_org
+    empty = UnitFactory(name="New team", parent=org.tech)
+    client.force_login(make_hr())
+    response = _get(client, org, empty)
+    assert response.status_code == 200
+    board = response.context["board"]
+    cards = {card.key: card for card in board.cards}
+    assert cards["responses"].value == "fewer than 5 responses"
+    assert cards["climate"].suppressed and "no comparable figure" in cards["climate"].change.text
+    assert "response rate" not in cards["responses"].detail
+    assert "fewer than 5 published responses" in board.lead[0]
+    assert all(not chart.figure or chart.key == "trend" for chart in board.charts)
+    assert board.charts_by_key["trend"].table.rows[0][-2].text == "fewer than 5 responses"
+
+
+def test_comments_are_masked_and_flagged_for_hr_only(client, published_org):  # noqa: F811
+    org = published_org
+    client.force_login(make_hr())
+    html = _get(client, org, org.sales).content.decode()
+    assert "What people wrote" in html
+    assert "07700 900123" not in html and "[phone]" in html
+    assert "mentions harassment" in html
+    client.force_login(make_leader(org.sales))
+    html = _get(client, org, org.sales).content.decode()
+    assert "[phone]" in html
+    assert "mentions harassment" not in html
+
+
+def test_comments_of_a_unit_below_the_comment_threshold_are_not_shown(client, published_org):  # noqa: F811
+    org = published_org
+    client.force_login(make_hr())
+    response = _get(client, org, org.south)
+    assert response.context["board"].comments is None
+    assert "Good team, respectful people." not in response.content.decode()
+
+
+def test_every_dashboard_view_is_audit_logged(client, published_org):  # noqa: F811
+    org = published_org
+    leader = make_leader(org.sales)
+    client.force_login(leader)
+    _get(client, org, org.sales)
+    event = AuditEvent.objects.get(user=leader)
+    assert event.action == AuditEvent.Action.VIEW
+    assert event.detail["wave"] == org.current.pk and event.detail["unit"] == org.sales.pk
+    assert event.detail["params"] == {"wave": [str(org.current.pk)], "unit": [str(org.sales.pk)]}
+
+
+def test_query_count_is_bounded(client, published_org, django_assert_max_num_queries):  # noqa: F811
+    org = published_org
+    client.force_login(make_leader(org.root))
+    _get(client, org, org.root)  # warm the session
+    # Measured: 41 for a leader and 37 for HR with two waves (three more per older wave).
+    with django_assert_max_num_queries(42):
+        assert _get(client, org, org.root).status_code == 200
+    client.force_login(make_hr())
+    with django_assert_max_num_queries(42):
+        assert _get(client, org, org.sales).status_code == 200
+
+
+def test_unguarded_figures_are_refused(published_org, monkeypatch):  # noqa: F811
+    org = published_org
+
+    def unguarded(*, cell, n, measures, k, published):
+        # Looks like a guarded figure, but did not come out of the guard.
+        return SimpleNamespace(cell=cell, n=n, suppressed=False, measures=measures)
+
+    monkeypatch.setattr(aggregation, "guard", unguarded)
+    with pytest.raises(Unguarded):
+        dashboards.build_dashboard(wave=org.current, unit=org.root)
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ({"wave": "abc"}, 400),
+        ({"unit": "-3"}, 400),
+        ({"wave": str(10**30)}, 400),
+        ({"wave": "999999"}, 404),
+        ({"unit": "999999"}, 404),
+    ],
+)
+def test_bad_input_gets_a_clear_message(client, published_org, query, status):  # noqa: F811
+    client.force_login(make_hr())
+    response = client.get(reverse("reports:dashboard"), query)
+    assert response.status_code == status
+
+
+def test_leader_without_units_is_told_so(client, published_org):  # noqa: F811
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory())
+    response = client.get(reverse("reports:dashboard"))
+    assert response.status_code == 200
+    assert "No units have been granted to you yet" in response.content.decode()
+
+
+def test_default_view_is_the_leaders_unit_and_latest_published_wave(client, published_org):  # noqa: F811
+    org = published_org
+    client.force_login(make_leader(org.tech))
+    response = client.get(reverse("reports:dashboard"))
+    board = response.context["board"]
+    assert board.unit == org.tech and board.wave == org.current
+    pickers = response.context["picker_units"]
+    assert [option.unit for option in pickers] == [org.tech]
+
+
+def test_navigation_links_for_hr(client, published_org):  # noqa: F811
+    client.force_login(make_hr())
+    html = client.get(reverse("reports:dashboard")).content.decode()
+    for link in ("/reports/dashboard/", "/reports/waves/", "/reports/audit/", "/reports/tokens/"):
+        assert f'href="{link}"' in html
+    assert "Administration" in html
+
+
+# --- HR: waves ----------------------------------------------------------------------------------
+
+
+def test_waves_page_lists_state_rates_thresholds_and_admin_links(client, published_org):  # noqa: F811
+    org = published_org
+    bare = Wave.objects.create(
+        name="Pilot without roster",
+        instrument=org.instrument,
+        opens_at=org.current.opens_at,
+        closes_at=org.current.closes_at,
+    )
+    client.force_login(make_hr())
+    response = client.get(reverse("reports:waves"))
+    html = response.content.decode()
+    rows = {row.wave: row for row in response.context["rows"]}
+    current = rows[org.current]
+    assert current.has_headcounts and current.invited == 68
+    assert current.responded == sum(r[3][1] for r in PEOPLE)
+    assert current.publication.responses == current.responded
+    assert not rows[bare].has_headcounts
+    assert html.count("No roster headcounts") == 1
+    assert reverse("admin:surveys_wave_change", args=[org.current.pk]) in html
+    assert reverse("reports:wave_close", args=[org.current.pk]) in html
+    assert reverse("reports:wave_open", args=[org.previous.pk]) in html
+    detail = client.get(reverse("reports:wave_detail", args=[org.current.pk]))
+    rates = {rate.unit: rate for rate in detail.context["rates"]}
+    assert rates[org.sales].invited == 14 + 7 + 12 + 6 + 6
+    assert rates[org.root].responded == current.responded
+
+
+def test_closing_a_wave_publishes_the_last_small_batch(client, published_org):  # noqa: F811
+    org = published_org
+    level = RoleLevel.objects.get(rank=1)
+    services.bulk_store_responses(
+        wave=org.current,
+        responses=[(services.Attributes(unit=org.tech, role_level=level), [])] * 2,
+    )
+    before = Publication.objects.get(wave=org.current).responses
+    client.force_login(make_hr())
+    response = client.post(reverse("reports:wave_close", args=[org.current.pk]))
+    assert response.status_code == 302
+    org.current.refresh_from_db()
+    assert org.current.state == Wave.State.CLOSED
+    assert Publication.objects.get(wave=org.current).responses == before + 2
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.ADMIN).exists()
+    client.post(reverse("reports:wave_open", args=[org.current.pk]))
+    org.current.refresh_from_db()
+    assert org.current.state == Wave.State.OPEN
+
+
+def test_wave_buttons_only_post(client, published_org):  # noqa: F811
+    client.force_login(make_hr())
+    url = reverse("reports:wave_close", args=[published_org.current.pk])
+    assert client.get(url).status_code == 405
