@@ -230,19 +230,21 @@ def create_invitations(*, wave: Wave, roster: Sequence[RosterRow], expires_at=No
     The roster also sets the wave's headcounts (response rates, coarsening). Returns the raw
     tokens, which exist nowhere else: the caller hands them out and forgets them."""
     tokens = [secrets.token_urlsafe(24) for _row in roster]
-    Invitation.objects.bulk_create(
-        [
-            Invitation(
-                wave=wave,
-                token_hash=hash_token(token),
-                unit=row.unit,
-                role_level=row.role_level,
-                tenure_band=row.tenure_band,
-                expires_at=expires_at,
-            )
-            for token, row in zip(tokens, roster, strict=True)
-        ]
-    )
+    invitations = [
+        Invitation(
+            wave=wave,
+            token_hash=hash_token(token),
+            unit=row.unit,
+            role_level=row.role_level,
+            tenure_band=row.tenure_band,
+            expires_at=expires_at,
+        )
+        for token, row in zip(tokens, roster, strict=True)
+    ]
+    # Stored in random order: sequential ids in roster order would tell anyone holding the
+    # roster which line (which person) an invitation row belongs to.
+    secrets.SystemRandom().shuffle(invitations)
+    Invitation.objects.bulk_create(invitations)
     counts: dict[tuple[int, int, int | None], int] = {}
     for row in roster:
         key = (row.unit.pk, row.role_level.pk, row.tenure_band.pk if row.tenure_band else None)

@@ -1,5 +1,19 @@
-from django.urls import path  # noqa: F401
+"""The respondent's pages live under /s/; the secret part of a link is in the path, which
+surveys.logging redacts from every log line."""
+
+from django.urls import path, re_path
+
+from surveys import views
 
 app_name = "surveys"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("w/<str:key>/", views.open_link, name="open_link"),
+    path("w/<str:key>/answer/", views.open_survey, name="open_survey"),
+    path("w/<str:key>/thanks/", views.open_thanks, name="open_thanks"),
+    path("i/<str:token>/", views.invitation, name="invitation"),
+    path("i/<str:token>/answer/", views.invitation_survey, name="invitation_survey"),
+    path("i/<str:token>/thanks/", views.invitation_thanks, name="invitation_thanks"),
+    path("preview/<slug:slug>/", views.preview, name="preview"),
+    re_path(r"^(?P<rest>.*)$", views.not_found, name="not_found"),
+]
