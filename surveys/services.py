@@ -269,22 +269,24 @@ def coarsen(*, wave: Wave, attributes: Attributes) -> Attributes:
     (DESIGN point 3): drop the tenure band first, then replace the unit by its parent, then
     merge the role level with its neighbour. Without a roster for the wave nothing is known
     about group sizes, so the attributes are kept (the wave page warns HR)."""
-    rows = list(
-        Headcount.objects.filter(wave=wave).values_list(
-            "unit__path", "role_level__rank", "tenure_band_id", "people"
-        )
-    )
-    if not rows:
+    if not Headcount.objects.filter(wave=wave).exists():
         return attributes
     k = wave.k
+    # Rows are read per subtree, only as far up as coarsening has to go: a typical
+    # respondent's group is large enough at their own unit, which is one small indexed read.
+    loaded: dict[str, list[tuple[int, int | None, int]]] = {}
 
     def people(unit: Unit, ranks: tuple[int, int], tenure_id: int | None) -> int:
+        if unit.path not in loaded:
+            loaded[unit.path] = list(
+                Headcount.objects.filter(wave=wave, unit__path__startswith=unit.path).values_list(
+                    "role_level__rank", "tenure_band_id", "people"
+                )
+            )
         return sum(
             count
-            for path, rank, tenure, count in rows
-            if path.startswith(unit.path)
-            and ranks[0] <= rank <= ranks[1]
-            and (tenure_id is None or tenure == tenure_id)
+            for rank, tenure, count in loaded[unit.path]
+            if ranks[0] <= rank <= ranks[1] and (tenure_id is None or tenure == tenure_id)
         )
 
     unit = attributes.unit
@@ -520,6 +522,40 @@ def submit_response(
     # (they would retry and be told their link is used). The next submission publishes again.
     transaction.on_commit(lambda: response_submitted.send(sender=Response, wave=wave), robust=True)
     return response
+
+
+def rewrite_batch(*, wave: Wave, response_ids: Sequence) -> None:
+    """Rewrite a published batch so that nothing the database keeps about how rows were
+    written ties a response to its invitation or gives away the order of submission.
+
+    A submission stores its response, answers and the used invitation in one transaction, so
+    PostgreSQL stamps them with the same transaction id (xmin), and SQLite's hidden rowids
+    follow insertion order. Publication calls this in its own transaction: the batch's
+    responses, answers and comments are re-inserted in random order (as published) and the
+    wave's used invitations are rewritten, so afterwards all of them carry the publication's
+    stamp and an order unrelated to submission. Until its batch is published (fewer than
+    max(k, batch) responses), a database superuser could still correlate them."""
+    shuffle = secrets.SystemRandom().shuffle
+    ids = list(response_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        responses = list(Response.objects.filter(pk__in=chunk))
+        answers = list(Answer.objects.filter(response_id__in=chunk))
+        Answer.objects.filter(response_id__in=chunk)._raw_delete(Answer.objects.db)
+        Response.objects.filter(pk__in=chunk)._raw_delete(Response.objects.db)
+        shuffle(responses)
+        shuffle(answers)
+        for response in responses:
+            response.published = True
+        Response.objects.bulk_create(responses)
+        Answer.objects.bulk_create(answers, batch_size=2000)
+    comments = list(Comment.objects.filter(wave=wave, published=False))
+    Comment.objects.filter(pk__in=[c.pk for c in comments])._raw_delete(Comment.objects.db)
+    shuffle(comments)
+    for comment in comments:
+        comment.published = True
+    Comment.objects.bulk_create(comments)
+    Invitation.objects.filter(wave=wave, used=True).update(used=True)
 
 
 def wave_covers_unit(wave: Wave, unit: Unit) -> bool:
