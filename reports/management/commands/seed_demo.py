@@ -32,9 +32,9 @@ DIVISIONS = [
 ]
 HOT_SPOT = "Warehouse North"
 # People per team by role rank; directors sit in divisions, executives at the top.
-TEAM_ROLES = {1: 42, 2: 4, 3: 3}
-DIVISION_ROLES = {4: 3}
-ROOT_ROLES = {5: 6}
+TEAM_ROLES = {1: 36, 2: 6, 3: 5}
+DIVISION_ROLES = {4: 8}
+ROOT_ROLES = {5: 9}
 ROLE_SHIFT = {1: -0.45, 2: -0.15, 3: 0.15, 4: 0.45, 5: 0.8}
 WAVES = [
     ("Spring 2025", -560, -530, 0.62, -0.15),
@@ -124,7 +124,9 @@ class Command(BaseCommand):
             wave.units.add(root)
             services.create_invitations(wave=wave, roster=roster)
             invitations = list(Invitation.objects.filter(wave=wave).order_by("pk"))
-            answering = rng.random(len(people)) < rate
+            # People higher up answer a little more often, as in real surveys.
+            rates = np.array([rate + 0.05 * (rank - 1) for _, rank, _, _ in people])
+            answering = rng.random(len(people)) < rates
             batch = []
             comments = []
             for index in np.flatnonzero(answering):
@@ -167,7 +169,9 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
             logins.append((username, password, role))
-        User.objects.get(username="hr").groups.add(Group.objects.get(name=HR_GROUP))
+        hr = User.objects.get(username="hr")
+        hr.groups.add(Group.objects.get(name=HR_GROUP))
+        User.objects.filter(pk=hr.pk).update(is_staff=True)  # the admin is HR's editor
         operations = Unit.objects.get(external_id="demo-ops")
         LeaderGrant.objects.get_or_create(user=User.objects.get(username="leader"), unit=operations)
         self.stdout.write("\nDemo log-ins (new passwords on every run):")
