@@ -19,7 +19,6 @@ Use with `live_server` and `@pytest.mark.django_db(transaction=True)`: the live 
 another thread, so the data must be committed.
 """
 
-import importlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -62,24 +61,16 @@ class Recorder:
         ]
 
 
-DATA_MIGRATIONS = [
-    ("surveys.migrations.0002_default_levels", "create_defaults"),
-    ("reports.migrations.0002_hr_group", "create_group"),
-]
-
-
 @pytest.fixture(autouse=True)
-def migration_rows(transactional_db):
-    from django.apps import apps
-
-    for module, function in DATA_MIGRATIONS:
-        getattr(importlib.import_module(module), function)(apps, None)
+def _browser_tests_need_migration_rows(migration_rows):
+    """See tests/conftest.py: the rows data migrations create, put back before each test."""
 
 
 @pytest.fixture(scope="session")
 def browser():
     if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (make browser-deps)")
+        # Never a silent skip: `make test` installs Chromium (make browser-deps).
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (make browser-deps)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
