@@ -6,7 +6,8 @@ respondent's draft stays in their browser, and the connection is re-opened on th
 import logging
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
-from django.template.response import TemplateResponse
+from django.http import HttpResponse
+from django.template.loader import render_to_string
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,11 @@ class DatabaseUnavailableMiddleware:
         for connection in connections.all(initialized_only=True):
             # Drop the broken connection so the next request opens a fresh one.
             connection.close_if_unusable_or_obsolete()
-        response = TemplateResponse(request, "503.html", {"reason": reason}, status=503)
+        # Rendered now and without the request's context processors: they read the session
+        # and the user, which needs the database that just failed. A TemplateResponse would be
+        # rendered after this method, fail again for anyone with a session cookie (HR testing a
+        # link), come back here, and leave Django an unrendered response: a 500 instead of 503.
+        response = HttpResponse(render_to_string("503.html", {"reason": reason}), status=503)
         response["Retry-After"] = "30"
         response["Cache-Control"] = "no-store"
         return response

@@ -45,3 +45,18 @@ def test_too_many_fields_are_refused_with_a_clear_page(client):
     response = client.post("/login/", {f"f{i}": "1" for i in range(10_000)})
     assert response.status_code == 400
     assert b"could not be accepted" in response.content
+
+
+@pytest.mark.django_db
+@override_settings(ROOT_URLCONF=__name__)
+def test_outage_page_for_a_logged_in_user_does_not_need_the_session(client, monkeypatch):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    def load(self):
+        raise OperationalError("the session table is in the database that is down")
+
+    monkeypatch.setattr(SessionStore, "load", load)
+    client.cookies["sessionid"] = "a" * 32
+    response = client.get("/broken/")
+    assert response.status_code == 503
+    assert b"Please try again" in response.content
