@@ -230,6 +230,14 @@ POWERCLIMATE_DEFAULT_K_COMMENTS = envint("POWERCLIMATE_DEFAULT_K_COMMENTS", "10"
 # Published figures advance in batches of at least this many new responses (and never fewer
 # than the wave's k), so a watcher cannot tie one submission to one change.
 POWERCLIMATE_PUBLISH_BATCH = envint("POWERCLIMATE_PUBLISH_BATCH", "5", minimum=3)
+# Where a full batch is published: "background" (a thread after the response is sent),
+# "worker" (only `manage.py publish_results --loop`), or "inline" (in the request; tests).
+POWERCLIMATE_PUBLISH_MODE = os.getenv("POWERCLIMATE_PUBLISH_MODE", "background")
+if POWERCLIMATE_PUBLISH_MODE not in ("background", "worker", "inline"):
+    raise ImproperlyConfigured(
+        "POWERCLIMATE_PUBLISH_MODE must be background, worker or inline, "
+        f"not {POWERCLIMATE_PUBLISH_MODE!r}"
+    )
 # Free-text comments are deleted this many days after a wave closes (0 keeps them).
 POWERCLIMATE_COMMENT_RETENTION_DAYS = envint(
     "POWERCLIMATE_COMMENT_RETENTION_DAYS", "365", minimum=0
