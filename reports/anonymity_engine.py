@@ -19,7 +19,8 @@ table sums to its one-way margins, a parent's breakdown is the sum of its childr
    unknowns are none, or at least two; and when the total is published, the withheld members
    (whose sum that relation then reveals exactly) must also add up to at least ``k`` people.
    Otherwise the smallest published non-zero member is withheld too (ties broken by ``repr``;
-   an optional ``priority`` ranks before size), or the total if no such member is left.
+   an optional ``priority`` ranks before size), or the total if no such member is left or if
+   its priority is lower than every such member's.
    Why this is sound against anyone who solves equations one unknown at a time: suppose such an
    adversary ever learns a withheld non-zero cell, and let ``x`` be the first one. It was learnt
    from a relation whose every other cell was known. That relation has ``x`` among its unknowns,
@@ -27,15 +28,23 @@ table sums to its one-way margins, a parent's breakdown is the sum of its childr
    a contradiction. (Zero cells may be learnt; they identify nobody and the argument never
    needs them, which is also why only *non-zero* unknowns count as protection.)
 3. *Secondary, LP audit*: an adversary can also combine several equations and use that counts
-   are never negative. For every withheld non-zero cell the engine minimises and maximises the
+   are never negative. For every withheld non-zero cell (with ``sensitive_only``: every cell of
+   1..k-1 people, as tau-ARGUS's protection levels do) the engine minimises and maximises the
    cell subject to all relations, published cells fixed at their values and unknowns ``>= 0``
-   (``scipy.optimize.linprog``, HiGHS). Where ``max - min < k`` it withholds one more cell near
-   the weak one and repeats (re-running the rule pass after every addition). Withholding more
-   only widens these ranges, so cells that passed never need to be audited again, and the loop
-   ends: at worst every non-zero cell of a component is withheld, and then every non-zero cell
-   is unbounded above (any multiple of the true counts satisfies the now homogeneous equations).
-   ``frozen`` cells (whose status an earlier publication fixed) are never chosen as complements;
-   where only a frozen cell could help, both passes stop short and the caller must audit.
+   (HiGHS, the solver of ``scipy.optimize.linprog``, with one model per component kept between
+   solves). Where ``max - min < k`` it withholds one more cell and repeats (re-running the rule
+   pass after every addition): by default the cheapest published cell whose value pins the
+   range (a non-zero shadow price in the LP that reaches the bound), else the cheapest cell near
+   the weak one (see :class:`Strategy`). Withholding more only widens these ranges, so cells
+   that passed never need to be audited again, and the loop ends: at worst every non-zero cell
+   of a component is withheld, and then every non-zero cell is unbounded above (any multiple of
+   the true counts satisfies the now homogeneous equations).
+   ``frozen`` cells (whose status an earlier decision fixed) are never chosen as complements;
+   where only a frozen cell could help, both passes stop short and :func:`protect` names the
+   cells left unprotected, so the caller can withhold more.
+
+Components (cells linked through relations) larger than ``max_lp_cells`` skip the LP audit and
+rely on the rule pass alone; :func:`protect` names their cells as unaudited.
 
 Comments
 --------
@@ -45,6 +54,7 @@ Comments
 
 from __future__ import annotations
 
+import logging
 import math
 import operator
 import random
@@ -60,19 +70,36 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import csr_matrix
 
+try:
+    # The HiGHS bindings scipy ships (scipy.optimize.linprog's own solver). Used directly, one
+    # model per component is loaded once and re-solved with a new objective from the previous
+    # basis (warm start), which is ~10x faster than a fresh `linprog` call per bound. A private
+    # module, so anything unexpected falls back to `linprog` (same solver, same answers).
+    from scipy.optimize._highspy import _core as _highs
+except ImportError:  # pragma: no cover - depends on the scipy build
+    _highs = None
+
 __all__ = [
+    "DEFAULT_STRATEGY",
+    "STRATEGIES",
+    "Decision",
     "Interval",
     "Key",
     "audit_suppression",
     "decide_suppression",
+    "derivable_cells",
     "is_protected",
+    "narrow_cells",
+    "protect",
     "mask_comment",
     "mentions_harassment",
     "shuffled",
+    "Strategy",
 ]
 
 Key = Hashable
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 # LP results are floating point; widths are compared with this slack.
 _TOLERANCE = 1e-6
@@ -96,6 +123,32 @@ class Interval:
         return self.high - self.low
 
 
+@dataclass(frozen=True)
+class Strategy:
+    """How complementary suppressions are chosen (every strategy gives the same guarantees;
+    they differ in which and how many cells they withhold).
+
+    ``complements``: where the LP pass looks for a cell to withhold when a range is too
+    narrow: ``"binding"``, the cheapest published cell whose value pins the range (a non-zero
+    shadow price in the LP that reaches the bound); ``"binding_near"``, the same but
+    preferring cells that share a relation with the narrow cell; ``"nearest"``, the cheapest
+    cell sharing a relation with it, else further out. ``total_by_priority``: the rule pass
+    may withhold a relation's total instead of a member when the total's priority is lower.
+    """
+
+    complements: str = "binding"
+    total_by_priority: bool = True
+
+
+DEFAULT_STRATEGY = Strategy()
+#: Every strategy, for callers that try them all and keep the cheapest pattern.
+STRATEGIES = tuple(
+    Strategy(complements=c, total_by_priority=t)
+    for c in ("binding", "binding_near", "nearest")
+    for t in (True, False)
+)
+
+
 # --------------------------------------------------------------------------------------------
 # Input checking and the shared, canonical view of the tables
 # --------------------------------------------------------------------------------------------
@@ -114,9 +167,11 @@ class _Tables:
         relations: Iterable[tuple[Key, Sequence[Key]]],
         priority: Mapping[Key, int] | None = None,
         frozen: Iterable[Key] = (),
+        strategy: Strategy = DEFAULT_STRATEGY,
     ) -> None:
         self.priority = priority or {}
         self.frozen = frozenset(frozen)
+        self.strategy = strategy
         self.counts: dict[Key, int] = {}
         for key, value in counts.items():
             if isinstance(value, bool):
@@ -216,6 +271,18 @@ class _Tables:
 # --------------------------------------------------------------------------------------------
 
 
+def _rule_holds(tables: _Tables, index: int, withheld: set[Key], k: int) -> bool:
+    """Whether relation ``index`` obeys the rule (see `_rule_addition`)."""
+    counts = tables.counts
+    total = tables.relations[index][0]
+    unknown = [key for key in tables.cells_of[index] if key in withheld and counts[key] > 0]
+    if not unknown:
+        return True
+    if total in withheld:
+        return len(unknown) >= 2
+    return len(unknown) >= 2 and sum(counts[key] for key in unknown) >= k
+
+
 def _rule_addition(tables: _Tables, index: int, withheld: set[Key], k: int) -> Key | None:
     """The cell to withhold next so relation ``index`` obeys the rule, or None if it does.
 
@@ -230,25 +297,30 @@ def _rule_addition(tables: _Tables, index: int, withheld: set[Key], k: int) -> K
       published members' sum and says nothing new about any group; the unknowns just need a
       second non-zero partner so the equation never has a single unknown to solve for.
     """
+    if _rule_holds(tables, index, withheld, k):
+        return None
     counts = tables.counts
     total, _ = tables.relations[index]
     cells = tables.cells_of[index]
-    unknown = [key for key in cells if key in withheld and counts[key] > 0]
-    if not unknown:
-        return None
-    if total in withheld:
-        if len(unknown) >= 2:
-            return None
-    elif len(unknown) >= 2 and sum(counts[key] for key in unknown) >= k:
-        return None
     candidates = [
         key
         for key in cells[1:]
         if key not in withheld and counts[key] > 0 and key != total and key not in tables.frozen
     ]
+    open_total = total not in withheld and total not in tables.frozen and counts[total] > 0
     if candidates:
-        return min(candidates, key=tables.rank)
-    if total not in withheld and total not in tables.frozen:
+        cheapest = min(candidates, key=tables.rank)
+        # A published total whose priority is lower than every member's (tenure "not
+        # recorded" at a unit whose role bands all sit in that column) is the cheaper
+        # partner: withholding it also leaves the equation with two unknowns.
+        if (
+            tables.strategy.total_by_priority
+            and open_total
+            and tables.priority.get(total, 0) < tables.priority.get(cheapest, 0)
+        ):
+            return total
+        return cheapest
+    if open_total:
         # Every non-zero member is already withheld, so their sum is the (published, hence
         # >= k) total and the rule failed only because there is a single non-zero member,
         # equal to the total. Withholding the total gives it a partner.
@@ -287,6 +359,36 @@ def _rule_pass(
 # --------------------------------------------------------------------------------------------
 
 
+USE_HIGHS_DIRECT = _highs is not None
+
+
+def _load_highs(matrix: csr_matrix, rhs: np.ndarray):
+    """A HiGHS model of ``matrix @ x == rhs, x >= 0`` with a zero objective, and the column
+    indices for `changeColsCost`."""
+    csc = matrix.tocsc()
+    csc.sum_duplicates()
+    rows, size = csc.shape
+    lp = _highs.HighsLp()
+    lp.num_col_ = size
+    lp.num_row_ = rows
+    lp.a_matrix_.num_col_ = size
+    lp.a_matrix_.num_row_ = rows
+    lp.a_matrix_.format_ = _highs.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = csc.indices.astype(np.int32)
+    lp.a_matrix_.value_ = csc.data.astype(float)
+    lp.col_cost_ = np.zeros(size)
+    lp.col_lower_ = np.zeros(size)
+    lp.col_upper_ = np.full(size, _highs.kHighsInf)
+    lp.row_lower_ = np.asarray(rhs, dtype=float)
+    lp.row_upper_ = np.asarray(rhs, dtype=float)
+    model = _highs._Highs()
+    model.setOptionValue("output_flag", False)
+    if model.passModel(lp) == _highs.HighsStatus.kError:
+        raise RuntimeError("HiGHS refused the audit model")
+    return model, np.arange(size, dtype=np.int32)
+
+
 class _System:
     """The equations of one component with the withheld cells as unknowns (built once).
 
@@ -304,11 +406,13 @@ class _System:
         data: list[float] = []
         rhs: list[float] = []
         seen: set[int] = set()
+        self.row_relation: list[int] = []  # row -> index of its relation
         for key in self.unknowns:
             for index in tables.relations_of[key]:
                 if index in seen:
                     continue
                 seen.add(index)
+                self.row_relation.append(index)
                 total, members = tables.relations[index]
                 row = len(rhs)
                 constant = 0.0
@@ -328,6 +432,7 @@ class _System:
         # highest value seen. The true range always contains [seen_low, seen_high].
         self.seen_low = self.values.copy()
         self.seen_high = self.values.copy()
+        self._model = None  # the loaded HiGHS model, built on the first solve
 
     def _single_equation_bounds(self) -> None:
         """Valid (not always tight) bounds from one equation and ``x >= 0`` at a time.
@@ -369,16 +474,80 @@ class _System:
             if np.all(objective >= 0):
                 return 0.0, np.zeros(len(self.unknowns))
             return -math.inf, None
-        result = linprog(objective, A_eq=self.matrix, b_eq=self.rhs, bounds=(0, None),
-                         method="highs")  # fmt: skip
-        if result.status == 3:
+        solved = self._solve_highs(objective) if USE_HIGHS_DIRECT else None
+        if solved is None:
+            result = linprog(objective, A_eq=self.matrix, b_eq=self.rhs, bounds=(0, None),
+                             method="highs")  # fmt: skip
+            if result.status == 3:
+                return -math.inf, None
+            if result.status != 0:
+                raise RuntimeError(f"suppression audit LP failed: {result.message}")
+            solved = (float(result.fun), result.x)
+        optimum, x = solved
+        if x is None:
             return -math.inf, None
-        if result.status != 0:
-            raise RuntimeError(f"suppression audit LP failed: {result.message}")
-        solution = np.maximum(result.x, 0.0)
+        solution = np.maximum(x, 0.0)
         np.minimum(self.seen_low, solution, out=self.seen_low)
         np.maximum(self.seen_high, solution, out=self.seen_high)
-        return float(result.fun), solution
+        return optimum, solution
+
+    def _solve_highs(self, objective: np.ndarray) -> tuple[float, np.ndarray | None] | None:
+        """The same LP on a HiGHS model kept between calls (only the objective changes, and the
+        previous optimal basis is the starting point). None when HiGHS did not reach a clear
+        answer, so the caller asks `linprog` instead."""
+        try:
+            if self._model is None:
+                self._model = _load_highs(self.matrix, self.rhs)
+            model, columns = self._model
+            model.changeColsCost(len(columns), columns, np.ascontiguousarray(objective, float))
+            model.run()
+            status = model.getModelStatus()
+            if status == _highs.HighsModelStatus.kOptimal:
+                x = np.array(model.getSolution().col_value, dtype=float)
+                return float(model.getInfo().objective_function_value), x
+            # The true counts are always feasible, so "unbounded or infeasible" is unbounded.
+            if status in (
+                _highs.HighsModelStatus.kUnbounded,
+                _highs.HighsModelStatus.kUnboundedOrInfeasible,
+            ):
+                return -math.inf, None
+        except Exception:  # any trouble with the private bindings: ask linprog
+            _log.warning("HiGHS model failed; falling back to linprog", exc_info=True)
+        self._model = None
+        return None
+
+    def _duals(self, objective: np.ndarray) -> np.ndarray | None:
+        """The shadow price of every row at the optimum of ``objective @ x`` (how much the
+        optimum moves per unit of the row's constant), or None when unbounded."""
+        if self.matrix is None:
+            return None
+        if USE_HIGHS_DIRECT and self._solve_highs(objective) is not None:
+            model, _ = self._model
+            if model.getModelStatus() == _highs.HighsModelStatus.kOptimal:
+                return np.array(model.getSolution().row_dual, dtype=float)
+            return None
+        result = linprog(objective, A_eq=self.matrix, b_eq=self.rhs, bounds=(0, None),
+                         method="highs")  # fmt: skip
+        return np.asarray(result.eqlin.marginals, dtype=float) if result.status == 0 else None
+
+    def binding(self, tables: _Tables, column: int) -> set[Key]:
+        """The published cells that pin this withheld cell's range: those with a non-zero
+        shadow price in the LP that maximises it (or minimises it, unless its minimum is
+        already zero). Withholding one of them lets that bound move."""
+        found: set[Key] = set()
+        sides = [-1.0] if self.minimum(column) <= _TOLERANCE else [-1.0, 1.0]
+        for sign in sides:
+            duals = self._duals(self._unit(column, sign))
+            if duals is None:
+                continue
+            effect: dict[Key, float] = {}
+            for row in np.flatnonzero(np.abs(duals) > 1e-9):
+                total, members = tables.relations[self.row_relation[row]]
+                for cell, coefficient in [(total, 1.0), *((m, -1.0) for m in members)]:
+                    if cell not in self.column:
+                        effect[cell] = effect.get(cell, 0.0) + duals[row] * coefficient
+            found.update(cell for cell, value in effect.items() if abs(value) > 1e-9)
+        return found
 
     def _unit(self, column: int, sign: float) -> np.ndarray:
         objective = np.zeros(len(self.unknowns))
@@ -480,10 +649,29 @@ def _narrow_cells(
     return narrow, unaudited
 
 
+def _binding_addition(tables: _Tables, withheld: set[Key], weak: Key) -> Key | None:
+    """The cheapest (lowest priority, then smallest) published, non-frozen cell whose value
+    pins ``weak``'s range (a non-zero shadow price), or None if there is none."""
+    system = _System(tables, tables.component(weak), withheld)
+    if system.matrix is None:
+        return None
+    candidates = [
+        cell
+        for cell in system.binding(tables, system.column[weak])
+        if cell not in tables.frozen and cell not in withheld
+    ]
+    if tables.strategy.complements == "binding_near":
+        near = {c for i in tables.relations_of[weak] for c in tables.cells_of[i]}
+        close = [c for c in candidates if c in near]
+        if close:
+            return min(close, key=tables.rank)
+    return min(candidates, key=tables.rank) if candidates else None
+
+
 def _lp_addition(tables: _Tables, withheld: set[Key], weak: Key) -> Key | None:
-    """The next cell to withhold to widen ``weak``'s range: the smallest (lowest priority
-    first) published, non-frozen, non-zero cell sharing a relation with it, else the nearest
-    such cells further out in its component."""
+    """The next cell to withhold to widen ``weak``'s range, by proximity: the smallest (lowest
+    priority first) published, non-frozen, non-zero cell sharing a relation with it, else the
+    nearest such cells further out in its component."""
     counts = tables.counts
     visited = {weak}
     frontier = [weak]
@@ -510,6 +698,21 @@ def _lp_addition(tables: _Tables, withheld: set[Key], weak: Key) -> Key | None:
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What :func:`protect` decided.
+
+    ``withheld``: the cells to withhold. ``unprotected``: withheld non-zero cells the engine
+    could not protect because only a frozen cell could have helped (always empty without
+    ``frozen``): the caller must withhold more itself. ``unaudited``: audited cells whose
+    component was larger than ``max_lp_cells``, so only the rule pass protects them.
+    """
+
+    withheld: frozenset[Key]
+    unprotected: frozenset[Key]
+    unaudited: frozenset[Key]
+
+
 def decide_suppression(
     *,
     counts: Mapping[Key, int],
@@ -519,8 +722,10 @@ def decide_suppression(
     max_lp_cells: int = 4000,
     priority: Mapping[Key, int] | None = None,
     frozen: Iterable[Key] = (),
+    sensitive_only: bool = False,
+    strategy: Strategy = DEFAULT_STRATEGY,
 ) -> frozenset[Key]:
-    """Decide which cells of one published snapshot must be withheld.
+    """Decide which cells of one published snapshot must be withheld: ``protect(...).withheld``.
 
     Args:
         counts: respondent count (an integer >= 0) per cell.
@@ -536,8 +741,12 @@ def decide_suppression(
         frozen: cells whose status was decided elsewhere: they are never chosen as
             complementary suppressions (a frozen cell with ``0 < count < k`` is still
             withheld; keys without a count are ignored). With frozen cells the guarantees
-            below can fail where only a frozen cell could have helped: callers audit the
-            result (``is_protected``/``audit_suppression``) and withhold more themselves.
+            below can fail where only a frozen cell could have helped: :func:`protect` says
+            which cells, and callers withhold more themselves.
+        sensitive_only: the LP audit protects only the *sensitive* cells (``0 < count < k``),
+            as tau-ARGUS's protection levels do, instead of every withheld non-zero cell. A
+            withheld group of at least ``k`` people whose size can be narrowed down identifies
+            nobody; this withholds fewer cells and solves fewer LPs.
 
     Returns:
         The withheld cells: every hidden cell, every cell with ``0 < count < k``, and the
@@ -548,8 +757,9 @@ def decide_suppression(
           total is published its withheld members add up to at least ``k``; hence nobody who
           solves published equations one unknown at a time can learn a withheld non-zero cell.
         - Unless its component was larger than ``max_lp_cells``, every withheld non-zero
-          cell can take values at least ``k`` apart given all published figures, all relations
-          and non-negativity (``is_protected`` holds; the LP relaxation, not integers).
+          cell (every sensitive cell with ``sensitive_only``) can take values at least ``k``
+          apart given all published figures, all relations and non-negativity (``is_protected``
+          holds; the LP relaxation, not integers).
         - Deterministic: the result depends only on the counts, the set of relations, ``k``,
           ``hidden``, ``priority`` and ``frozen`` (ties are broken by ``repr`` of the keys,
           which should be distinct), not on the order they are given in.
@@ -558,29 +768,58 @@ def decide_suppression(
         ValueError: unknown keys, negative counts, ``k < 1`` or an inconsistent relation.
         TypeError: a count that is not an integer.
     """
-    if isinstance(k, bool) or operator.index(k) < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    tables = _Tables(counts, relations, priority, frozen)
+    return protect(
+        counts=counts,
+        relations=relations,
+        k=k,
+        hidden=hidden,
+        max_lp_cells=max_lp_cells,
+        priority=priority,
+        frozen=frozen,
+        sensitive_only=sensitive_only,
+        strategy=strategy,
+    ).withheld
+
+
+def protect(
+    *,
+    counts: Mapping[Key, int],
+    relations: Iterable[tuple[Key, Sequence[Key]]],
+    k: int,
+    hidden: Iterable[Key] = (),
+    max_lp_cells: int = 4000,
+    priority: Mapping[Key, int] | None = None,
+    frozen: Iterable[Key] = (),
+    sensitive_only: bool = False,
+    strategy: Strategy = DEFAULT_STRATEGY,
+) -> Decision:
+    """:func:`decide_suppression`, also saying which cells it could not protect (only
+    possible with ``frozen`` cells) and which it could not audit (components over
+    ``max_lp_cells``). Same arguments, guarantees and errors; ``strategy`` chooses how
+    complements are picked (see :class:`Strategy`)."""
+    _check_k(k)
+    tables = _Tables(counts, relations, priority, frozen, strategy)
     withheld = tables.check_keys(hidden, "hidden")
     withheld.update(key for key, value in tables.counts.items() if 0 < value < k)
     _rule_pass(tables, withheld, k)
 
-    def auditable(key: Key) -> bool:
-        # Every withheld non-zero cell is audited, complements included: DESIGN point 4's
-        # audit checks every suppressed cell, and is_protected checks the same. (Auditing only
-        # the 1..k-1 cells, as tau-ARGUS's protection levels do, would also be sound and is
-        # ~30% faster, but withheld <1% fewer cells on random organisations.)
-        return (
-            tables.counts[key] > 0
-            and bool(tables.relations_of[key])
-            and len(tables.component_cells(tables.component(key))) <= max_lp_cells
-        )
+    def audited(key: Key) -> bool:
+        # By default every withheld non-zero cell is audited, complements included (DESIGN
+        # point 4's audit checks every suppressed cell); `sensitive_only` audits the 1..k-1
+        # cells, as tau-ARGUS's protection levels do.
+        count = tables.counts[key]
+        return count > 0 and (count < k or not sensitive_only) and bool(tables.relations_of[key])
 
-    pending = [key for key in withheld if auditable(key)]
+    def small_enough(key: Key) -> bool:
+        return len(tables.component_cells(tables.component(key))) <= max_lp_cells
+
+    unaudited = frozenset(key for key in withheld if audited(key) and not small_enough(key))
+    pending = [key for key in withheld if audited(key) and small_enough(key)]
+    stuck: list[Key] = []
     while pending:
         # Fix a few narrow cells at a time: each addition widens other ranges too, so this
         # withholds less (and solves fewer LPs) than fixing every narrow cell found at once.
-        narrow, unaudited = _narrow_cells(tables, withheld, pending, k, _LP_BATCH)
+        narrow, unchecked = _narrow_cells(tables, withheld, pending, k, _LP_BATCH)
         if not narrow:
             break
         added: list[Key] = []
@@ -589,7 +828,12 @@ def decide_suppression(
             # One addition per relation per round: it may already widen the other weak cells.
             if touched.intersection(tables.relations_of[weak]):
                 continue
-            cell = _lp_addition(tables, withheld, weak)
+            if tables.strategy.complements == "nearest":
+                cell = _lp_addition(tables, withheld, weak)
+            else:
+                cell = _binding_addition(tables, withheld, weak) or _lp_addition(
+                    tables, withheld, weak
+                )
             if cell is None:
                 continue
             withheld.add(cell)
@@ -597,14 +841,51 @@ def decide_suppression(
             touched.update(tables.relations_of[weak])
             touched.update(tables.relations_of[cell])
         if not added:
-            break  # only frozen cells could help (see the module docstring)
+            # Only frozen cells could help (see the module docstring): say which cells.
+            stuck, _ = _narrow_cells(tables, withheld, [*narrow, *unchecked], k)
+            break
         queue = dict.fromkeys(index for cell in added for index in tables.relations_of[cell])
         added += _rule_pass(tables, withheld, k, queue)
         # Ranges only widen as more is withheld: cells already wide enough stay so.
         pending = list(
-            dict.fromkeys([*narrow, *unaudited, *(key for key in added if auditable(key))])
+            dict.fromkeys(
+                [*narrow, *unchecked, *(key for key in added if audited(key) and small_enough(key))]
+            )
         )
-    return frozenset(withheld)
+    unprotected = set(stuck)
+    if tables.frozen:
+        # Where the LP audited a component, it has the last word on the sensitive cells, so
+        # with `sensitive_only` a larger group left solvable by a frozen figure is no concern.
+        def exposed(key: Key) -> bool:
+            count = tables.counts[key]
+            return count > 0 and (count < k or not sensitive_only or not small_enough(key))
+
+        for index in range(len(tables.relations)):
+            if not _rule_holds(tables, index, withheld, k):
+                cells = tables.cells_of[index]
+                unprotected.update(c for c in cells if c in withheld and exposed(c))
+    return Decision(
+        withheld=frozenset(withheld),
+        unprotected=frozenset(unprotected),
+        unaudited=unaudited,
+    )
+
+
+def _audited(tables: _Tables, withheld: set[Key], k: int, sensitive_only: bool) -> list[Key]:
+    """The withheld cells an audit must check: non-zero ones in some relation (below ``k``
+    too with ``sensitive_only``)."""
+    return [
+        key
+        for key in withheld
+        if tables.counts[key] > 0
+        and (tables.counts[key] < k or not sensitive_only)
+        and tables.relations_of[key]
+    ]
+
+
+def _check_k(k: int) -> None:
+    if isinstance(k, bool) or operator.index(k) < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
 
 
 def audit_suppression(
@@ -612,6 +893,7 @@ def audit_suppression(
     counts: Mapping[Key, int],
     relations: Iterable[tuple[Key, Sequence[Key]]],
     suppressed: Iterable[Key],
+    cells: Iterable[Key] | None = None,
 ) -> dict[Key, Interval]:
     """For each withheld cell, the smallest and largest value all published figures allow.
 
@@ -620,13 +902,15 @@ def audit_suppression(
     to the cell's connected component. ``Interval.high`` is ``math.inf`` when unbounded.
 
     Returns:
-        ``{cell: Interval}`` for every cell in ``suppressed`` (zero cells included).
+        ``{cell: Interval}`` for every cell in ``suppressed`` (zero cells included), or only
+        for the withheld cells among ``cells`` when given.
     """
     tables = _Tables(counts, relations)
     withheld = tables.check_keys(suppressed, "suppressed")
+    wanted = withheld if cells is None else withheld & tables.check_keys(cells, "audited")
     result: dict[Key, Interval] = {}
     by_component: dict[int, list[Key]] = {}
-    for key in withheld:
+    for key in wanted:
         by_component.setdefault(tables.component(key), []).append(key)
     for component in sorted(by_component):
         system = _System(tables, component, withheld)
@@ -636,23 +920,92 @@ def audit_suppression(
     return result
 
 
+def narrow_cells(
+    *,
+    counts: Mapping[Key, int],
+    relations: Iterable[tuple[Key, Sequence[Key]]],
+    suppressed: Iterable[Key],
+    k: int,
+    sensitive_only: bool = False,
+    max_lp_cells: int | None = None,
+) -> list[Key]:
+    """The withheld non-zero cells (only those with ``count < k`` with ``sensitive_only``)
+    whose feasible range, as in :func:`audit_suppression`, is narrower than ``k``; sorted.
+
+    Components with more than ``max_lp_cells`` cells (when given) are not audited."""
+    _check_k(k)
+    tables = _Tables(counts, relations)
+    withheld = tables.check_keys(suppressed, "suppressed")
+    cells = [
+        key
+        for key in _audited(tables, withheld, k, sensitive_only)
+        if max_lp_cells is None
+        or len(tables.component_cells(tables.component(key))) <= max_lp_cells
+    ]
+    narrow, _ = _narrow_cells(tables, withheld, cells, k)
+    return sorted(narrow, key=tables.order.__getitem__)
+
+
 def is_protected(
     *,
     counts: Mapping[Key, int],
     relations: Iterable[tuple[Key, Sequence[Key]]],
     suppressed: Iterable[Key],
     k: int,
+    sensitive_only: bool = False,
 ) -> bool:
-    """Whether every withheld cell with a count above zero has a feasible range (as in
-    :func:`audit_suppression`) at least ``k`` wide.
+    """Whether every withheld cell with a count above zero (below ``k`` too, with
+    ``sensitive_only``) has a feasible range (as in :func:`audit_suppression`) at least ``k``
+    wide.
 
     It does not check that small cells are withheld; it audits the given pattern only.
     """
     tables = _Tables(counts, relations)
     withheld = tables.check_keys(suppressed, "suppressed")
-    cells = [key for key in withheld if tables.counts[key] > 0 and tables.relations_of[key]]
+    cells = _audited(tables, withheld, k, sensitive_only)
     narrow, _ = _narrow_cells(tables, withheld, cells, k, limit=1)
     return not narrow
+
+
+def derivable_cells(
+    *,
+    counts: Mapping[Key, int],
+    relations: Iterable[tuple[Key, Sequence[Key]]],
+    suppressed: Iterable[Key],
+) -> dict[Key, int]:
+    """The withheld non-zero cells that someone solving the published equations one unknown
+    at a time learns exactly, with their counts (empty when the rule holds everywhere).
+
+    The adversary repeatedly solves a relation with a single unknown cell, and sets every
+    unknown member of a relation to 0 when its known total is already reached."""
+    tables = _Tables(counts, relations)
+    withheld = tables.check_keys(suppressed, "suppressed")
+    known = {key for key in tables.counts if key not in withheld}
+    unknown_in = [{key for key in cells if key not in known} for cells in tables.cells_of]
+    pending = deque(range(len(tables.relations)))
+    learnt: dict[Key, int] = {}
+
+    def learn(key: Key) -> None:
+        known.add(key)
+        learnt[key] = tables.counts[key]
+        for other in tables.relations_of[key]:
+            unknown_in[other].discard(key)
+            pending.append(other)
+
+    while pending:
+        index = pending.popleft()
+        unknown = unknown_in[index]
+        if not unknown:
+            continue
+        total, members = tables.relations[index]
+        if len(unknown) == 1:
+            learn(next(iter(unknown)))
+        elif total not in unknown:
+            rest = tables.counts[total] - sum(tables.counts[m] for m in members if m in known)
+            if rest == 0:
+                for key in list(unknown):
+                    learn(key)
+    return {key: value for key, value in learnt.items() if value > 0}
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,5 +15,6 @@ urlpatterns = [
     path("units", api.unit_list),
     path("waves/<str:wave_id>/summary/", api.wave_summary),
     path("waves/<str:wave_id>/trend/", api.wave_trend),
-    re_path(r"^.*$", api.not_found, name="api_not_found"),
+    # [\s\S], not ".": a path holding an encoded newline (%0A) is "any other path" too.
+    re_path(r"^[\s\S]*$", api.not_found, name="api_not_found"),
 ]

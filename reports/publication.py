@@ -25,7 +25,8 @@ from reports.models import (
     SummaryGroup,
     SummaryItem,
 )
-from surveys.models import Answer, Comment, Question, Response, Unit, Wave
+from surveys.models import Answer, Question, Response, Unit, Wave
+from surveys.services import rewrite_batch
 
 # A pseudo-question counted per group: respondents who reported at least one experienced
 # behaviour at least "once or twice" (the top of the reporting funnel).
@@ -80,10 +81,9 @@ def publish(*, wave: Wave, force: bool = False) -> Publication:
         questions = _question_info(wave)
         for start in range(0, len(pending), CHUNK * 10):
             _fold(wave, pending[start : start + CHUNK * 10], questions)
-        for start in range(0, len(pending), CHUNK):
-            chunk = pending[start : start + CHUNK]
-            Response.objects.filter(pk__in=chunk).update(published=True)
-        Comment.objects.filter(wave=wave, published=False).update(published=True)
+        # Marks the batch published and re-writes it, so that nothing the database keeps
+        # about how rows were written links a response to its invitation (DESIGN point 2).
+        rewrite_batch(wave=wave, response_ids=pending)
         publication.responses += len(pending)
         publication.version += 1
         publication.published_at = timezone.now()
@@ -91,7 +91,9 @@ def publish(*, wave: Wave, force: bool = False) -> Publication:
         return publication
 
 
-def _refresh_pattern(wave: Wave, publication: Publication) -> None:
+def snapshot_rows(wave: Wave) -> tuple[list[GroupRow], dict[int, int | None]]:
+    """The published summary rows of a wave as the suppression code reads them, and the
+    parent of every unit they mention."""
     rows = [
         GroupRow(
             unit=g.unit_id,
@@ -105,7 +107,17 @@ def _refresh_pattern(wave: Wave, publication: Publication) -> None:
     ]
     unit_ids = {row.unit for row in rows}
     parents = dict(Unit.objects.filter(pk__in=unit_ids).values_list("pk", "parent_id"))
-    publication.published_cells = decide_pattern(rows=rows, parents=parents, k=wave.k)
+    return rows, parents
+
+
+def _refresh_pattern(wave: Wave, publication: Publication) -> None:
+    rows, parents = snapshot_rows(wave)
+    publication.published_cells = decide_pattern(
+        rows=rows,
+        parents=parents,
+        k=wave.k,
+        demographic_min=getattr(settings, "POWERCLIMATE_DEMOGRAPHIC_MIN", None),
+    )
     totals: dict[int, int] = defaultdict(int)
     for row in rows:
         if row.demo_question == 0:

@@ -106,6 +106,7 @@ def parse_org_csv(text: str) -> list[tuple[int, str, str, str]]:
             )
     # Cycles, after the file is applied on top of what exists.
     parents = {**existing, **file_parents}
+    cycles = False
     for line, unit_id, _, _ in rows:
         walked, current = set(), unit_id
         while current:
@@ -113,12 +114,48 @@ def parse_org_csv(text: str) -> list[tuple[int, str, str, str]]:
                 errors.append(
                     RowError(line, f"unit {unit_id!r} would be its own ancestor (a cycle)")
                 )
+                cycles = True
                 break
             walked.add(current)
             current = parents.get(current) or ""
+    if not cycles:
+        errors += _too_deep(rows, parents)
     if errors:
         raise OrgImportError(sorted(errors, key=lambda error: error.line))
     return rows
+
+
+def _too_deep(rows: list[tuple[int, str, str, str]], parents: dict) -> list[RowError]:
+    """Units that would sit deeper than a materialised path can record (its column length),
+    units already in the database and moved down by the file included: each is reported on
+    the line of the unit itself or of its nearest ancestor in the file."""
+    path_length = Unit._meta.get_field("path").max_length
+    max_levels = (path_length - 1) // (Unit.PATH_STEP + 1)
+    lines = {unit_id: line for line, unit_id, _, _ in rows}
+    levels: dict[str, int] = {}
+    for start in parents:
+        chain, current = [], start
+        while current and current not in levels:
+            chain.append(current)
+            current = parents.get(current) or ""
+        level = levels.get(current, 0)
+        for unit_id in reversed(chain):
+            level += 1
+            levels[unit_id] = level
+    errors: dict[int, RowError] = {}
+    for unit_id, level in levels.items():
+        if level <= max_levels:
+            continue
+        current = unit_id
+        while current and current not in lines:
+            current = parents.get(current) or ""
+        if current and lines[current] not in errors:
+            errors[lines[current]] = RowError(
+                lines[current],
+                f"unit {unit_id!r} would be {level} levels deep; "
+                f"at most {max_levels} levels are supported",
+            )
+    return list(errors.values())
 
 
 @transaction.atomic

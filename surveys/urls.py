@@ -15,5 +15,6 @@ urlpatterns = [
     path("i/<str:token>/answer/", views.invitation_survey, name="invitation_survey"),
     path("i/<str:token>/thanks/", views.invitation_thanks, name="invitation_thanks"),
     path("preview/<slug:slug>/", views.preview, name="preview"),
-    re_path(r"^(?P<rest>.*)$", views.not_found, name="not_found"),
+    # [\s\S], not ".": a path holding an encoded newline (%0A) gets the survey 404 page too.
+    re_path(r"^(?P<rest>[\s\S]*)$", views.not_found, name="not_found"),
 ]

@@ -59,7 +59,7 @@ RULES: dict[str, Rule] = {
     "s/preview/<slug:slug>/": Rule(
         lambda c: f"/s/preview/{c['org'].instrument.slug}/", (LOGIN, 403, 403, 200)
     ),
-    "s/^(?P<rest>.*)$": Rule(lambda c: "/s/nothing-here/", (404, 404, 404, 404)),
+    r"s/^(?P<rest>[\s\S]*)$": Rule(lambda c: "/s/nothing-here/", (404, 404, 404, 404)),
     "reports/": Rule(lambda c: "/reports/", (LOGIN, 200, 200, 200)),
     "reports/units/<int:unit_id>/": Rule(
         lambda c: f"/reports/units/{c['org'].sales.pk}/", STAFF_PAGE
@@ -127,7 +127,7 @@ RULES: dict[str, Rule] = {
         lambda c: f"/api/v1/waves/{c['org'].current.pk}/trend/?unit={c['org'].sales.pk}",
         API_SCOPED,
     ),
-    "api/v1/^.*$": Rule(lambda c: "/api/v1/nothing-here", (401, 404, 404, 404)),
+    r"api/v1/^[\s\S]*$": Rule(lambda c: "/api/v1/nothing-here", (401, 404, 404, 404)),
 }
 
 

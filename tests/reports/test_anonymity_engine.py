@@ -18,9 +18,12 @@ from reports.anonymity_engine import (
     Interval,
     audit_suppression,
     decide_suppression,
+    derivable_cells,
     is_protected,
     mask_comment,
     mentions_harassment,
+    narrow_cells,
+    protect,
     shuffled,
 )
 
@@ -350,7 +353,7 @@ def organisations(draw: st.DrawFn) -> Organisation:
     return build_organisation(parents, direct, k)
 
 
-def _decide(org: Organisation, **options: int) -> frozenset:
+def _decide(org: Organisation, **options: int | bool) -> frozenset:
     return decide_suppression(
         counts=org.counts, relations=org.relations, k=org.k, hidden=org.hidden, **options
     )
@@ -401,6 +404,81 @@ def test_same_input_gives_the_same_output_whatever_the_order(org: Organisation, 
     counts = dict(rng.sample(list(org.counts.items()), len(org.counts)))
     again = decide_suppression(counts=counts, relations=relations, k=org.k, hidden=org.hidden)
     assert again == first
+
+
+def test_protect_names_the_cells_only_a_frozen_cell_could_have_protected() -> None:
+    counts = {"P": 20, "A": 2, "B": 8, "C": 10}
+    relations = [("P", ["A", "B", "C"])]
+    stuck = protect(counts=counts, relations=relations, k=5, frozen=["B", "C", "P"])
+    assert stuck.withheld == {"A"}
+    assert stuck.unprotected == {"A"}
+    fine = protect(counts=counts, relations=relations, k=5, frozen=["B"])
+    assert fine.withheld == {"A", "C"} and not fine.unprotected and not fine.unaudited
+
+
+def test_components_over_the_lp_limit_are_reported_as_unaudited() -> None:
+    counts = {"P": 20, "A": 2, "B": 8, "C": 10}
+    relations = [("P", ["A", "B", "C"])]
+    decision = protect(counts=counts, relations=relations, k=5, max_lp_cells=3)
+    assert decision.unaudited == {"A", "B"}
+    assert decision.withheld == {"A", "B"}  # the rule pass still protects them
+
+
+def test_narrow_cells_and_derivable_cells_name_what_a_pattern_exposes() -> None:
+    counts = {"P": 20, "A": 2, "B": 8, "C": 10}
+    relations = [("P", ["A", "B", "C"])]
+    assert narrow_cells(counts=counts, relations=relations, suppressed={"A"}, k=5) == ["A"]
+    assert derivable_cells(counts=counts, relations=relations, suppressed={"A"}) == {"A": 2}
+    # A and B withheld: their sum (10) is known, each ranges over [0, 10].
+    assert narrow_cells(counts=counts, relations=relations, suppressed={"A", "B"}, k=5) == []
+    assert derivable_cells(counts=counts, relations=relations, suppressed={"A", "B"}) == {}
+
+
+def test_sensitive_only_audits_small_cells_and_leaves_large_complements_alone() -> None:
+    # A (2 people) hides among A + L + M = 82; L = Q - N = 40 is known exactly, but knowing
+    # the size of a group of 40 identifies nobody.
+    counts = {"P": 82, "A": 2, "L": 40, "M": 40, "Q": 45, "N": 5}
+    relations = [("P", ["A", "L", "M"]), ("Q", ["L", "N"])]
+    pattern = {"A", "L", "M"}
+    audit = {"counts": counts, "relations": relations, "suppressed": pattern, "k": 5}
+    assert not is_protected(**audit)
+    assert is_protected(**audit, sensitive_only=True)
+    assert narrow_cells(**audit) == ["L"]
+    assert narrow_cells(**audit, sensitive_only=True) == []
+
+
+@PROPERTY
+@given(org=organisations())
+def test_sensitive_only_protects_every_small_cell(org: Organisation) -> None:
+    result = _decide(org, sensitive_only=True)
+    assert {key for key, n in org.counts.items() if 0 < n < org.k} <= result
+    assert_learnt_nothing(org, result)
+    narrow = narrow_cells(
+        counts=org.counts, relations=org.relations, suppressed=result, k=org.k, sensitive_only=True
+    )
+    assert narrow == []
+    learnt = derivable_cells(counts=org.counts, relations=org.relations, suppressed=result)
+    assert learnt == {}
+
+
+@settings(PROPERTY, max_examples=6)
+@given(org=organisations())
+def test_the_kept_highs_model_and_linprog_give_the_same_ranges(org: Organisation) -> None:
+    import reports.anonymity_engine as engine
+
+    result = _decide(org)
+    fast = audit_suppression(counts=org.counts, relations=org.relations, suppressed=result)
+    engine.USE_HIGHS_DIRECT, saved = False, engine.USE_HIGHS_DIRECT
+    try:
+        slow = audit_suppression(counts=org.counts, relations=org.relations, suppressed=result)
+        again = _decide(org)
+    finally:
+        engine.USE_HIGHS_DIRECT = saved
+    assert again == result
+    assert fast.keys() == slow.keys()
+    for key, interval in fast.items():
+        assert interval.low == pytest.approx(slow[key].low, abs=1e-6)
+        assert interval.high == pytest.approx(slow[key].high, abs=1e-6)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,256 @@
+"""The PostgreSQL-fast fold: the same increments as `reports.publication._fold`, in set-based SQL.
+
+`_fold` reads every answer into Python and counts it once per ancestor unit and per variant of
+the response (its base group and one row per demographic answer). Here the database does it.
+The responses being folded and their answers are first copied into two temporary tables with
+fresh statistics (so the planner sizes its joins right for 5 responses or 100,000); then one
+statement whose CTEs compute
+
+- the variants of each response (base group with its tenure; tenure 0 and the demographic
+  question and answer for each demographic answer),
+- its counted items (every answer, plus the ANY_EXPERIENCED pseudo-item when any `experienced`
+  item is at least 2),
+- its mean per dimension (agree5/freq5 items with a dimension, reverse-scored items as 6 - x,
+  counted when at least half of the dimension's items are answered),
+
+aggregates them first per response unit and then per ancestor unit (the ancestors come from the
+materialised path), and adds them to SummaryGroup, SummaryItem and SummaryDimension with
+INSERT ... ON CONFLICT DO UPDATE. The same statement returns the complete-case sums for
+Cronbach's alpha, which are added to the wave's few ReliabilitySum rows.
+
+Counts match `_fold` exactly; the float sums (dimension totals) match up to the order of
+floating-point addition. `tests/reports/test_fold_sql.py` checks both on random data.
+"""
+
+# The SQL below is assembled from table names out of model metadata and fixed fragments;
+# every value is a query parameter.
+# ruff: noqa: S608
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+
+from reports.models import ReliabilitySum, SummaryDimension, SummaryGroup, SummaryItem
+from surveys.models import Answer, Question, Response, RoleLevel, TenureBand, Unit, Wave
+
+# The pseudo-question of respondents who experienced at least one behaviour at least once:
+# equal to reports.publication.ANY_EXPERIENCED (not imported: publication imports this module).
+ANY_EXPERIENCED = 0
+# Hash aggregation of a large fold (a benchmark wave of 100,000 responses) needs more than the
+# default 4 MB per operation; raised for this transaction only.
+FOLD_WORK_MEM = "256MB"
+
+# Temporary tables of one fold (per session, dropped at the end of the fold or transaction).
+_R, _A = "powerclimate_fold_responses", "powerclimate_fold_answers"
+_KEY = ["role_lo", "role_hi", "tenure", "demo_question", "demo_value"]
+
+
+def supports_sql_fold() -> bool:
+    """Whether the default database can run `fold_sql` (PostgreSQL only)."""
+    return connection.vendor == "postgresql"
+
+
+@dataclass(frozen=True)
+class _Tables:
+    response: str
+    answer: str
+    question: str
+    unit: str
+    role: str
+    tenure: str
+    group: str
+    item: str
+    dimension: str
+
+
+def _tables() -> _Tables:
+    quote = connection.ops.quote_name
+    return _Tables(
+        response=quote(Response._meta.db_table),
+        answer=quote(Answer._meta.db_table),
+        question=quote(Question._meta.db_table),
+        unit=quote(Unit._meta.db_table),
+        role=quote(RoleLevel._meta.db_table),
+        tenure=quote(TenureBand._meta.db_table),
+        group=quote(SummaryGroup._meta.db_table),
+        item=quote(SummaryItem._meta.db_table),
+        dimension=quote(SummaryDimension._meta.db_table),
+    )
+
+
+def _upsert(table: str, name: str, source: str, extra: list[str], values: dict[str, str]) -> str:
+    """A data-modifying CTE: sum `source` (per response unit) over every ancestor unit and add
+    the result to `table`. `values` maps each counted column to its sum expression."""
+    quote = connection.ops.quote_name
+    keys = [quote(c) for c in ["wave_id", "unit_id", *_KEY, *extra]]
+    grouped = ", ".join(f"s.{c}" for c in [*_KEY, *extra])
+    columns = ", ".join([*keys, *(quote(c) for c in values)])
+    sums = ", ".join(values.values())
+    updates = ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in values)
+    return (
+        f"{name} AS (INSERT INTO {table} ({columns}) "
+        f"SELECT %(wave)s, anc.ancestor, {grouped}, {sums} "
+        f"FROM {source} s JOIN anc ON anc.unit_id = s.unit_id "
+        f"GROUP BY anc.ancestor, {grouped} ORDER BY anc.ancestor, {grouped} "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates})"
+    )
+
+
+def _prepare(*, by_ids: bool) -> list[str]:
+    """Statements that copy the fold's responses and answers into temporary tables with
+    statistics, so that the planner sizes every join right from 5 responses to 100,000."""
+    t = _tables()
+    condition = "r.id = ANY(%(ids)s::uuid[])" if by_ids else "NOT r.published"
+    return [
+        f"""CREATE TEMPORARY TABLE {_R} ON COMMIT DROP AS
+            SELECT r.id, r.unit_id, lo.rank AS role_lo, COALESCE(hi.rank, lo.rank) AS role_hi,
+                   COALESCE(tb.rank, 0) AS tenure
+            FROM {t.response} r
+            JOIN {t.role} lo ON lo.id = r.role_level_id
+            LEFT JOIN {t.role} hi ON hi.id = r.role_level_to_id
+            LEFT JOIN {t.tenure} tb ON tb.id = r.tenure_band_id
+            WHERE r.wave_id = %(wave)s AND {condition}""",
+        f"ANALYZE {_R}",
+        f"""CREATE TEMPORARY TABLE {_A} ON COMMIT DROP AS
+            SELECT a.response_id, a.question_id, a.value, q.kind, q.purpose, q.dimension_id,
+                   q.reverse_scored
+            FROM {_R} r
+            JOIN {t.answer} a ON a.response_id = r.id
+            JOIN {t.question} q ON q.id = a.question_id""",
+        f"ANALYZE {_A}",
+    ]
+
+
+def _statement() -> str:
+    """One statement: the three summary upserts (data-modifying CTEs) and, as its result, the
+    complete-case sums for Cronbach's alpha."""
+    t = _tables()
+    key = ", ".join(f"v.{c}" for c in _KEY)
+    scored = "dimension_id IS NOT NULL AND kind IN ('agree5', 'freq5')"
+    ctes = [
+        # Every unit of these responses with each of its ancestors (itself included).
+        f"""anc AS MATERIALIZED (
+            SELECT u.id AS unit_id,
+                   unnest(string_to_array(trim(both '/' from u.path), '/')::int[]) AS ancestor
+            FROM {t.unit} u WHERE u.id IN (SELECT DISTINCT unit_id FROM {_R}))""",
+        # Variants: the base group, then one row per demographic answer (tenure 0).
+        f"""v AS MATERIALIZED (
+            SELECT r.id AS response_id, r.unit_id, r.role_lo, r.role_hi, r.tenure,
+                   0 AS demo_question, 0 AS demo_value
+            FROM {_R} r
+            UNION ALL
+            SELECT r.id, r.unit_id, r.role_lo, r.role_hi, 0, a.question_id, a.value
+            FROM {_A} a JOIN {_R} r ON r.id = a.response_id
+            WHERE a.purpose = 'demographic')""",
+        # Items counted per response: its answers and the any-experienced pseudo-item.
+        f"""counted AS (
+            SELECT response_id, question_id, value FROM {_A}
+            UNION ALL
+            SELECT DISTINCT response_id, {ANY_EXPERIENCED}, 1 FROM {_A}
+            WHERE purpose = 'experienced' AND value >= 2)""",
+        f"""items AS MATERIALIZED (
+            SELECT dimension_id, count(*) AS m FROM {t.question}
+            WHERE instrument_id = %(instrument)s AND {scored} GROUP BY dimension_id)""",
+        f"""x AS MATERIALIZED (
+            SELECT response_id, dimension_id, question_id,
+                   CASE WHEN reverse_scored THEN 6 - value ELSE value END AS x
+            FROM {_A} WHERE {scored} AND value BETWEEN 1 AND 5)""",
+        """per AS MATERIALIZED (
+            SELECT x.response_id, x.dimension_id, items.m, count(*) AS answered, sum(x.x) AS total
+            FROM x JOIN items ON items.dimension_id = x.dimension_id
+            GROUP BY x.response_id, x.dimension_id, items.m)""",
+        # A respondent's mean per dimension when at least half of its items are answered.
+        """means AS (
+            SELECT response_id, dimension_id, total::float8 / answered AS mean
+            FROM per WHERE answered * 2 >= m)""",
+        # First per response unit (teams compress a little, then every ancestor reads less).
+        f"""own_g AS (
+            SELECT v.unit_id, {key}, count(*) AS n FROM v GROUP BY v.unit_id, {key})""",
+        f"""own_i AS (
+            SELECT v.unit_id, {key}, c.question_id, c.value, count(*) AS n
+            FROM v JOIN counted c ON c.response_id = v.response_id
+            GROUP BY v.unit_id, {key}, c.question_id, c.value)""",
+        f"""own_d AS (
+            SELECT v.unit_id, {key}, m.dimension_id, count(*) AS n, sum(m.mean) AS total,
+                   sum(m.mean * m.mean) AS total_sq
+            FROM v JOIN means m ON m.response_id = v.response_id
+            GROUP BY v.unit_id, {key}, m.dimension_id)""",
+        _upsert(t.group, "ins_g", "own_g", [], {"respondents": "sum(s.n)::integer"}),
+        _upsert(t.item, "ins_i", "own_i", ["question_id", "value"], {"count": "sum(s.n)::integer"}),
+        _upsert(
+            t.dimension,
+            "ins_d",
+            "own_d",
+            ["dimension_id"],
+            {
+                "n": "sum(s.n)::integer",
+                "total": "sum(s.total)",
+                "total_sq": "sum(s.total_sq)",
+            },
+        ),
+        # Complete cases feed Cronbach's alpha (once per response, not per ancestor).
+        """complete AS (
+            SELECT response_id, dimension_id, total FROM per WHERE answered = m)""",
+    ]
+    return (
+        "WITH "
+        + ",\n".join(ctes)
+        + """
+        SELECT c.dimension_id, NULL::integer AS question_id, count(*)::bigint,
+               sum(c.total)::float8, sum(c.total * c.total)::float8
+        FROM complete c GROUP BY c.dimension_id
+        UNION ALL
+        SELECT c.dimension_id, x.question_id, count(*)::bigint, sum(x.x)::float8,
+               sum(x.x * x.x)::float8
+        FROM complete c JOIN x ON x.response_id = c.response_id
+                              AND x.dimension_id = c.dimension_id
+        GROUP BY c.dimension_id, x.question_id
+        ORDER BY 1, 2 NULLS FIRST"""
+    )
+
+
+def fold_sql(*, wave: Wave, response_ids: Sequence | None = None) -> None:
+    """Add the counts of these responses of `wave` (all its unpublished responses when
+    `response_ids` is None) to the summary rows of every ancestor unit and to the wave's
+    reliability sums: the same increments as `reports.publication._fold`, computed by
+    PostgreSQL in one statement. Does not mark anything published; the caller does that in the
+    same transaction. PostgreSQL only (see `supports_sql_fold`)."""
+    if not supports_sql_fold():
+        raise NotImplementedError("fold_sql needs PostgreSQL; use reports.publication._fold")
+    params = {"wave": wave.pk, "instrument": wave.instrument_id}
+    if response_ids is not None:
+        if not response_ids:
+            return
+        params["ids"] = [str(pk) for pk in response_ids]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{FOLD_WORK_MEM}'")
+        for statement in _prepare(by_ids=response_ids is not None):
+            cursor.execute(statement, params)
+        cursor.execute(_statement(), params)
+        rows = cursor.fetchall()
+        cursor.execute(f"DROP TABLE {_R}, {_A}")
+        _add_reliability(wave, rows)
+
+
+def _add_reliability(wave: Wave, rows: list[tuple]) -> None:
+    """Add the complete-case sums (per dimension: a totals row, then one row per item in
+    question id order) to the wave's ReliabilitySum rows, as `_fold` does."""
+    sums: dict[int, dict] = {}
+    for dimension_id, question_id, n, total, total_sq in rows:
+        acc = sums.setdefault(dimension_id, {"items": []})
+        if question_id is None:
+            acc.update(n=n, total_sum=total, total_sumsq=total_sq)
+        else:
+            acc["items"].append((total, total_sq))
+    for dimension_id, acc in sums.items():
+        row, _ = ReliabilitySum.objects.get_or_create(wave=wave, dimension_id=dimension_id)
+        m = len(acc["items"])
+        item_sums = row.item_sums or [0.0] * m
+        item_sumsq = row.item_sumsq or [0.0] * m
+        row.n += acc["n"]
+        row.item_sums = [a + b for a, (b, _) in zip(item_sums, acc["items"], strict=True)]
+        row.item_sumsq = [a + b for a, (_, b) in zip(item_sumsq, acc["items"], strict=True)]
+        row.total_sum += acc["total_sum"]
+        row.total_sumsq += acc["total_sumsq"]
+        row.save()
