@@ -93,8 +93,16 @@ def suppressed_text(k: int) -> str:
     return _("fewer than %(k)s responses") % {"k": k}
 
 
+def plotly_text(text: str) -> str:
+    """Text for a Plotly label, legend, hover or note, shown as written. Plotly reads a small
+    HTML dialect in these strings (<a href> links, <span style>, <b>), so a unit, role or wave
+    named with markup would become a link or styling in the chart; its entities are decoded."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _wrap(label: str, width: int = 18) -> str:
-    return "<br>".join(textwrap.wrap(label, width, break_long_words=False)) or label
+    lines = textwrap.wrap(label, width, break_long_words=False) or [label]
+    return "<br>".join(plotly_text(line) for line in lines)
 
 
 # --- Data shapes ------------------------------------------------------------------------------
@@ -1020,7 +1028,7 @@ def gap_chart(
             fig.add_trace(
                 go.Bar(
                     orientation="h",
-                    name=label,
+                    name=plotly_text(label),
                     y=[_wrap(n, 30) for _c, n, _g in part],
                     x=[g.value for _c, _n, g in part],
                     marker={"color": colour, "pattern": {"shape": pattern}},
@@ -1036,7 +1044,7 @@ def gap_chart(
                         "color": "#333333",
                         "thickness": 1.5,
                     },
-                    hovertemplate="%{y}: %{x:.1f}<extra>" + label + "</extra>",
+                    hovertemplate="%{y}: %{x:.1f}<extra>" + plotly_text(label) + "</extra>",
                 )
             )
         if previous is not None:
@@ -1050,7 +1058,7 @@ def gap_chart(
                 fig.add_trace(
                     go.Scatter(
                         mode="markers",
-                        name=_("%(wave)s") % {"wave": previous.wave.name},
+                        name=plotly_text(previous.wave.name),
                         y=[_wrap(n, 30) for n, _g in prev_points],
                         x=[g.value for _n, g in prev_points],
                         marker={
@@ -1059,7 +1067,9 @@ def gap_chart(
                             "color": "#000000",
                             "line": {"width": 2},
                         },
-                        hovertemplate="%{y}: %{x:.1f}<extra>" + previous.wave.name + "</extra>",
+                        hovertemplate="%{y}: %{x:.1f}<extra>"
+                        + plotly_text(previous.wave.name)
+                        + "</extra>",
                     )
                 )
         order = [_wrap(n, 30) for _c, n, _g in available]
@@ -1125,7 +1135,7 @@ def prevalence_chart(*, summary: Summary) -> Chart:
                 values = [estimates.get(t) for t in topics]
                 fig.add_trace(
                     go.Bar(
-                        name=label,
+                        name=plotly_text(label),
                         legendgroup=label,
                         showlegend=col == 1,
                         x=[_wrap(topic_label(t), 14) for t in topics],
@@ -1154,7 +1164,7 @@ def prevalence_chart(*, summary: Summary) -> Chart:
                             },
                             "line": {"color": "#333333", "width": 0.5},
                         },
-                        hovertemplate="%{x}: %{y:.0f}%<extra>" + label + "</extra>",
+                        hovertemplate="%{x}: %{y:.0f}%<extra>" + plotly_text(label) + "</extra>",
                     ),
                     row=1,
                     col=col,
@@ -1170,8 +1180,10 @@ def prevalence_chart(*, summary: Summary) -> Chart:
                 showarrow=False,
                 align="left",
                 font={"color": SUPPRESSED_TEXT, "style": "italic"},
-                text=_("Not shown, %(hidden)s: %(names)s")
-                % {"hidden": suppressed_text(k), "names": ", ".join(hidden)},
+                text=plotly_text(
+                    _("Not shown, %(hidden)s: %(names)s")
+                    % {"hidden": suppressed_text(k), "names": ", ".join(hidden)}
+                ),
             )
         fig.update_yaxes(title={"text": "%"}, range=[0, 100], row=1, col=1)
         fig.update_layout(
@@ -1354,7 +1366,7 @@ def trend_chart(
 ) -> Chart:
     """Climate index and dimension scores across the waves of this instrument."""
     require_guarded([point.total.figure for point in trend])
-    names = [point.wave.name for point in trend]
+    names = [plotly_text(point.wave.name) for point in trend]
     series: list[tuple[str, str, list[scoring.Estimate | None]]] = [
         (
             "climate",
@@ -1373,7 +1385,7 @@ def trend_chart(
             go.Scatter(
                 x=names,
                 y=[v.value if v and v.value is not None else None for v in values],
-                name=name,
+                name=plotly_text(name),
                 mode="lines+markers",
                 visible=True if is_index or code == headline_code else "legendonly",
                 line={"color": colour, "width": 3 if is_index else 2},
@@ -1391,13 +1403,13 @@ def trend_chart(
                     "thickness": 1,
                     "visible": not is_index,
                 },
-                hovertemplate="%{x}: %{y:.1f}<extra>" + name + "</extra>",
+                hovertemplate="%{x}: %{y:.1f}<extra>" + plotly_text(name) + "</extra>",
             )
         )
     for point in trend:
         if point.total.suppressed:
             fig.add_annotation(
-                x=point.wave.name,
+                x=plotly_text(point.wave.name),
                 y=50,
                 text=_wrap(suppressed_text(k), 14),
                 showarrow=False,

@@ -185,8 +185,8 @@ def compact_instrument_data() -> dict:
 
 # --- Properties ---------------------------------------------------------------------------------
 
-# A human sentence: a capitalised word and at least three more words.
-SENTENCE = re.compile(r"\b[A-Z][a-z’']+(?:\s+\S+){3,}")
+# A human sentence: a word and at least three more ("unit must be a unit id: ...").
+SENTENCE = re.compile(r"\b[A-Za-z][a-z’']+(?:\s+\S+){3,}")
 TAGS = re.compile(r"<[^>]*>")
 REDIRECTS = (301, 302, 303)
 

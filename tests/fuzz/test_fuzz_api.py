@@ -62,7 +62,7 @@ def check_guarded(data: dict, k: int) -> None:
             assert group["n"] >= k, group
 
 
-@examples(default=60, ci=1900)
+@examples(default=60, ci=1600)
 @given(
     data=st.data(),
     endpoint=st.sampled_from(ENDPOINTS),

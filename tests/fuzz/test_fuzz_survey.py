@@ -181,7 +181,7 @@ def invitation_post(client, wave, unit, data, encoding) -> None:
         assert used == (response.status_code == 302)
 
 
-@examples(default=40, ci=700)
+@examples(default=40, ci=600)
 @given(data=COMPACT, encoding=encodings)
 def test_any_invitation_post_stores_one_complete_response_or_nothing(
     fuzzed, clients, compact_wave, data, encoding
