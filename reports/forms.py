@@ -19,6 +19,17 @@ class LoginForm(AuthenticationForm):
         self.helper = FormHelper()
         self.helper.add_input(Submit("submit", _("Log in")))
 
+    def clean_username(self):
+        # AuthenticationForm does not enforce the length it advertises; an over-long name must
+        # not reach authentication (the lock-out records it in a 255-character column).
+        username = self.cleaned_data["username"]
+        limit = self.fields["username"].max_length or 150
+        if len(username) > limit:
+            raise forms.ValidationError(
+                _("A user name has at most %(limit)s characters."), params={"limit": limit}
+            )
+        return username
+
 
 def _id_field(label: str) -> forms.IntegerField:
     return forms.IntegerField(
