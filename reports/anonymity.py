@@ -35,12 +35,16 @@ How the pattern is decided (`decide_pattern`)
    structural cells, so two questions that are each safe could narrow a range together); if it
    fails, the questions are decided again one after the other, each seeing the ones before.
 
-Scale: the LP audits run per connected component of linked cells; their cost follows the
-number of cells (units x groups), never the number of responses. Components larger than
-`max_lp_cells` cells (a very large organisation: every unit is linked to its parent, so the
-whole tree is one component) are protected by the rule pass alone, which still defeats anyone
-solving the published equations one unknown at a time. `audit_pattern` (and the
-`audit_suppression` command) audits a published snapshot with no size limit, offline.
+Scale: the cost follows the number of cells (units x groups), never the number of responses.
+Connected components of linked cells up to `max_lp_cells` cells get the exact LP audit; in
+larger ones (every unit is linked to its parent, so a large organisation is one component)
+each small group is audited by a small LP over its neighbourhood with everything further away
+fixed at its true count: sound, as that adversary knows more than any real one, linear in the
+number of cells, and at worst a little more suppression than the exact audit would need.
+Beyond LOCAL_LP_CELLS cells in one stage (thousands of units) the rule pass alone protects
+the figures: it still defeats anyone solving the published equations one unknown at a time.
+`audit_pattern` (and the `audit_suppression` command) audits a published snapshot exactly,
+with no size limit, offline.
 """
 
 from collections import defaultdict
@@ -63,8 +67,15 @@ ROLE, TENURE = "role_level", "tenure_band"
 # Demographic breakdowns are offered for groups of at least this many times k respondents
 # (unless the caller passes demographic_min).
 DEMOGRAPHIC_MIN_FACTOR = 10
-# Connected components with more cells than this skip the LP audit (rule pass only).
-MAX_LP_CELLS = 20000
+# Structural tables up to this many cells are decided with every engine strategy (the best
+# pattern is kept); larger ones with the default strategy only.
+STRATEGY_TRIAL_CELLS = 2000
+# Connected components up to this many cells get the exact LP audit; larger ones a local,
+# conservative one per cell (see anonymity_engine).
+MAX_LP_CELLS = 4000
+# Tables with more cells than this (thousands of units) rely on the rule pass alone: even the
+# local audits would take minutes there.
+LOCAL_LP_CELLS = 50000
 
 
 def band(lo: int, hi: int) -> str:
@@ -108,7 +119,7 @@ def _split(cell: str) -> tuple[str, str, str]:
 
 def cell_unit(cell: str) -> int:
     """The unit a cell belongs to."""
-    return int(cell.split("|", 2)[1])
+    return int(cell.split("|", 2)[1].removesuffix("~dir"))
 
 
 @dataclass
@@ -289,14 +300,13 @@ class _Decider:
         return sorted((q for q in self.family if q is not None), key=int)
 
     def structural(self) -> set[str]:
-        """The withheld structural cells: the engine runs with each of its strategies (the
-        structural tables are small next to the demographic ones) and the pattern that shows
-        the most, weighted by priority (a unit total counts four times a role x tenure cell),
-        wins."""
+        """The withheld structural cells: the engine runs with each of its strategies (up to
+        STRATEGY_TRIAL_CELLS cells) and the pattern that shows the most, weighted by priority
+        (a unit total counts four times a role x tenure cell), wins."""
         cells = self.family[None]
         counts = {c: self.tables.counts[c] for c in cells}
         best: tuple[int, set[str]] | None = None
-        for strategy in STRATEGIES:
+        for strategy in STRATEGIES if len(cells) <= STRATEGY_TRIAL_CELLS else STRATEGIES[:1]:
             withheld = protect(
                 counts=counts,
                 relations=self.relations_of_family[None],
@@ -305,6 +315,7 @@ class _Decider:
                 priority=self.priority,
                 sensitive_only=True,
                 strategy=strategy,
+                local_lp=len(counts) <= LOCAL_LP_CELLS,
             ).withheld
             shown = sum(cell_priority(c) for c in cells if c not in withheld and "~" not in c)
             if best is None or shown > best[0]:
@@ -384,6 +395,7 @@ class _Decider:
                 max_lp_cells=self.max_lp_cells,
                 priority=self.priority,
                 sensitive_only=True,
+                local_lp=len(scope) <= LOCAL_LP_CELLS,
             )
             if not decision.unprotected:
                 return set(decision.withheld & cells)
@@ -402,6 +414,7 @@ class _Decider:
             k=self.k,
             sensitive_only=True,
             max_lp_cells=self.max_lp_cells,
+            local_lp=len(self.tables.counts) <= LOCAL_LP_CELLS,
         )
 
 
@@ -423,8 +436,10 @@ def decide_pattern(
 
     Guarantees, for the published cells together with every relation between cells: every
     group of 1..k-1 respondents (shown or not) has a feasible range (LP relaxation, counts
-    >= 0) at least k wide, unless its component of linked cells exceeds `max_lp_cells`; and no
-    withheld non-zero cell can be solved for as the only unknown of a relation."""
+    >= 0) at least k wide (exactly audited up to `max_lp_cells` linked cells, conservatively
+    beyond); and every relation obeys the engine's rule, so no withheld group can be solved
+    for one unknown at a time, except that a demographic cell of k or more people may be,
+    where only a frozen structural figure could prevent it (it identifies nobody)."""
     tables = linked_tables(rows=rows, parents=parents)
     decider = _Decider(
         tables=tables,
