@@ -67,6 +67,10 @@ def parse_org_csv(text: str) -> list[tuple[int, str, str, str]]:
             line = reader.line_num
             if not any(cell.strip() for cell in record):
                 continue
+            if any("\x00" in cell for cell in record):
+                # No database can store it (PostgreSQL refuses NUL in text): a binary file?
+                errors.append(RowError(line, "contains a NUL character; save the file as CSV text"))
+                continue
             if len(record) < len(columns):
                 errors.append(
                     RowError(line, f"expected {len(columns)} columns, found {len(record)}")

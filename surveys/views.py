@@ -107,6 +107,10 @@ def _refused(request, error: SubmissionRefused, *, draft_key: str = ""):
 
 
 def _open_wave(key: str) -> Wave:
+    # A key is 32 URL-safe characters; anything else (a NUL, which PostgreSQL cannot even
+    # compare, or a huge string) names no wave.
+    if len(key) > 64 or "\x00" in key:
+        raise services.InvitationInvalid(_("This survey link is not valid."))
     wave = Wave.objects.select_related("instrument").filter(open_link_key=key).first()
     if wave is None:
         raise services.InvitationInvalid(_("This survey link is not valid."))

@@ -287,3 +287,12 @@ def test_any_survey_path_gets_a_clear_page(
         else:
             assert response.status_code < 500
         assert row_counts(Response, Answer, Comment) == before
+
+
+@pytest.mark.parametrize("kind", ["i", "w"])
+@pytest.mark.parametrize("suffix", ["/", "/answer/", "/thanks/"])
+def test_a_nul_in_a_link_gets_the_not_valid_page(clients, kind, suffix):
+    """Found by the fuzzer on PostgreSQL, which cannot compare text holding NUL."""
+    response = clients["anonymous"].get(f"/s/{kind}/%00{suffix}")
+    assert response.status_code == 404
+    assert "This survey link is not valid" in response.content.decode()

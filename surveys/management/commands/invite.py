@@ -99,6 +99,12 @@ def parse_roster(text: str, *, wave: Wave) -> list[tuple[str, services.RosterRow
             line = reader.line_num
             if not any(cell.strip() for cell in record):
                 continue
+            if any("\x00" in cell for cell in record):
+                # No database can store it (PostgreSQL refuses NUL in text): a binary file?
+                errors.append(
+                    RosterError(line, "contains a NUL character; save the file as CSV text")
+                )
+                continue
             if len(record) < len(index):
                 errors.append(
                     RosterError(line, f"expected {len(header)} columns, found {len(record)}")
