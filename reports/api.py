@@ -25,6 +25,7 @@ from reports import access, aggregation, scoring
 from reports.anonymity import require_guarded
 from reports.audit import record
 from reports.models import ApiToken, AuditEvent, Publication
+from reports.snapshot import published_snapshot
 from surveys.models import Question, Unit, Wave
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,8 @@ def api_view(view: Callable[..., dict]) -> Callable[..., JsonResponse]:
             token = authenticate(request)
             if request.method not in ("GET", "HEAD"):
                 raise ApiError(405, _("The API is read-only: use GET."), {"Allow": "GET, HEAD"})
-            response = JsonResponse(view(request, *args, **kwargs))
+            with published_snapshot():  # one snapshot: the pattern and the counts agree
+                response = JsonResponse(view(request, *args, **kwargs))
         except ApiError as error:
             failure = error
         except PermissionDenied:

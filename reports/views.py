@@ -31,6 +31,7 @@ from reports.aggregation import BadBreakdown
 from reports.audit import record
 from reports.forms import ActionPlanForm, AuditFilterForm, DashboardQueryForm, ExportQueryForm
 from reports.models import ActionPlan, AuditEvent
+from reports.snapshot import consistent_reads
 from surveys.models import Unit, Wave
 
 AUDIT_PAGE_SIZE = 50
@@ -109,6 +110,7 @@ def _empty_dashboard(request, selection: Selection) -> HttpResponse:
 
 @login_required
 @require_GET
+@consistent_reads
 def dashboard(request):
     """The leader and HR dashboard of one unit (and everything under it) in one wave."""
     selection = _selection_from_query(request, request.GET)
@@ -146,6 +148,7 @@ def dashboard(request):
 
 @login_required
 @require_GET
+@consistent_reads
 def report(request):
     """The printable report of a dashboard view (every chart also as a table)."""
     selection = _selection_from_query(request, request.GET)
@@ -253,6 +256,7 @@ def action_delete(request, plan_id: int):
 
 @login_required
 @require_GET
+@consistent_reads
 def wave_list(request):
     """Every wave: state, published responses, response rates, thresholds, open/close."""
     access.require_hr(request.user)
@@ -261,6 +265,7 @@ def wave_list(request):
 
 @login_required
 @require_GET
+@consistent_reads
 def wave_detail(request, wave_id: int):
     """One wave's response rate per unit (its scope units and two levels below)."""
     access.require_hr(request.user)
@@ -376,6 +381,7 @@ def _filename(export: exports.Export, extension: str) -> str:
 
 @login_required
 @require_GET
+@consistent_reads
 def export_csv(request):
     """The tidy CSV of a dashboard view, streamed: one row per view x group x measure."""
     export = _export_for_user(request, "csv")
@@ -391,6 +397,7 @@ def export_csv(request):
 
 @login_required
 @require_GET
+@consistent_reads
 def export_xlsx(request):
     """The XLSX workbook of a dashboard view: a README sheet and a sheet per breakdown,
     written to a temporary file in constant memory and streamed from it."""
