@@ -131,6 +131,11 @@ class Publication(models.Model):
         default=list, help_text="Units whose comments may be shown (at least k_comments)."
     )
     reliability = models.JSONField(default=dict, help_text="Cronbach's alpha per dimension code.")
+    rates = models.JSONField(
+        default=dict,
+        help_text="Invitations [used, sent] over each unit's subtree (and 'wave' for the whole "
+        "wave) as counted at this publication; units too small to show are left out.",
+    )
 
     def __str__(self) -> str:
         return f"{self.wave} v{self.version}"

@@ -25,6 +25,7 @@ from reports.models import (
     SummaryGroup,
     SummaryItem,
 )
+from reports.rates import decide_rates
 from surveys.models import Answer, Question, Response, Unit, Wave
 from surveys.services import rewrite_batch
 
@@ -126,6 +127,7 @@ def _refresh_pattern(wave: Wave, publication: Publication) -> None:
         totals=totals, parents=parents, k_comments=wave.k_comments
     )
     publication.reliability = _reliability(wave)
+    publication.rates = decide_rates(wave)
     publication.save()
 
 

@@ -13,10 +13,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from reports import access, scoring
+from reports import rates as rates_module
 from reports.anonymity_engine import mask_comment, mentions_harassment, shuffled
 from reports.models import ActionPlan, AuditEvent, Publication
 from surveys.models import Comment, Headcount, Question, Unit, Wave
-from surveys.services import response_rates
 
 # A picker lists at most this many units; deeper units are reached through the breadcrumb and
 # the child-unit links of the dashboard.
@@ -139,11 +139,18 @@ def comments(*, wave: Wave, unit: Unit, publication: Publication) -> list[Commen
 
 @dataclass(frozen=True)
 class UnitRate:
+    """A unit's response rate as published; responded and invited are None when the unit is
+    too small to show (fewer than k invitations, or needed to protect one that is)."""
+
     unit: Unit
     depth: int
-    responded: int
-    invited: int
-    rate: scoring.Estimate
+    responded: int | None
+    invited: int | None
+    rate: scoring.Estimate | None
+
+    @property
+    def withheld(self) -> bool:
+        return self.invited is None
 
 
 @dataclass(frozen=True)
@@ -151,15 +158,33 @@ class WaveRow:
     wave: Wave
     publication: Publication | None
     has_headcounts: bool
-    responded: int
-    invited: int
-    rate: scoring.Estimate
+    responded: int | None
+    invited: int | None
+    rate: scoring.Estimate | None
     top_units: list[UnitRate]
+
+
+def _publication(wave: Wave) -> Publication | None:
+    try:
+        return wave.publication
+    except Publication.DoesNotExist:
+        return None
+
+
+def published_rate(publication: Publication | None, key: str) -> tuple[int, int] | None:
+    """(invitations used, invitations sent) as counted at the last publication, for a unit id
+    (str) or "wave"; None when nothing is published or the rate is withheld
+    (`reports.rates`)."""
+    if publication is None or key not in publication.rates:
+        return None
+    used, invited = publication.rates[key]
+    return used, invited
 
 
 def wave_overview(*, waves: list[Wave] | None = None) -> list[WaveRow]:
     """Every wave with its state, publication, invitations used and the response rate of each
-    of its scope units (their whole subtree), and whether it has roster headcounts."""
+    of its scope units (their whole subtree) as published, and whether it has roster
+    headcounts."""
     waves = (
         waves
         if waves is not None
@@ -174,63 +199,58 @@ def wave_overview(*, waves: list[Wave] | None = None) -> list[WaveRow]:
     )
     rows = []
     for wave in waves:
-        rates = unit_rates(wave=wave, units=list(wave.units.all()), depth=0)
-        responded = sum(r.responded for r in rates)
-        invited = sum(r.invited for r in rates)
-        try:
-            publication = wave.publication
-        except Publication.DoesNotExist:
-            publication = None
+        publication = _publication(wave)
+        whole = published_rate(publication, rates_module.WAVE)
         rows.append(
             WaveRow(
                 wave=wave,
                 publication=publication,
                 has_headcounts=wave.pk in with_headcounts,
-                responded=responded,
-                invited=invited,
-                rate=scoring.response_rate(responded=responded, invited=invited),
-                top_units=rates,
+                responded=whole[0] if whole else None,
+                invited=whole[1] if whole else None,
+                rate=scoring.response_rate(responded=whole[0], invited=whole[1]) if whole else None,
+                top_units=unit_rates(
+                    wave=wave, units=list(wave.units.all()), depth=0, publication=publication
+                ),
             )
         )
     return rows
 
 
-def unit_rates(*, wave: Wave, units: list[Unit], depth: int | None = None) -> list[UnitRate]:
-    """Response rates (invitations used / sent) over each given unit's whole subtree, from
-    `surveys.services.response_rates`; `depth` None keeps each unit's own depth."""
-    direct = response_rates(wave=wave)
-    paths = dict(Unit.objects.filter(pk__in=direct).values_list("pk", "path"))
+def unit_rates(
+    *,
+    wave: Wave,
+    units: list[Unit],
+    depth: int | None = None,
+    publication: Publication | None = None,
+) -> list[UnitRate]:
+    """Response rates (invitations used / sent) over each given unit's whole subtree, as
+    counted at the wave's last publication (read unless given); `depth` None keeps each
+    unit's own depth."""
+    if publication is None:
+        publication = Publication.objects.filter(wave=wave).first()
     result = []
     for unit in units:
-        used = invited = 0
-        for unit_id, (u, i) in direct.items():
-            if paths.get(unit_id, "").startswith(unit.path):
-                used += u
-                invited += i
+        counts = published_rate(publication, str(unit.pk))
         result.append(
             UnitRate(
                 unit=unit,
                 depth=unit.depth if depth is None else depth,
-                responded=used,
-                invited=invited,
-                rate=scoring.response_rate(responded=used, invited=invited),
+                responded=counts[0] if counts else None,
+                invited=counts[1] if counts else None,
+                rate=scoring.response_rate(responded=counts[0], invited=counts[1])
+                if counts
+                else None,
             )
         )
     return result
 
 
-def subtree_rates(*, waves: list[Wave], unit: Unit) -> dict[int, tuple[int, int]]:
-    """(invitations used, invitations sent) over the unit's subtree, per wave id."""
-    direct = {wave.pk: response_rates(wave=wave) for wave in waves}
-    unit_ids = {unit_id for rates in direct.values() for unit_id in rates}
-    paths = dict(Unit.objects.filter(pk__in=unit_ids).values_list("pk", "path"))
-    result = {}
-    for wave_id, rates in direct.items():
-        inside = [
-            rate for unit_id, rate in rates.items() if paths.get(unit_id, "").startswith(unit.path)
-        ]
-        result[wave_id] = (sum(u for u, _i in inside), sum(i for _u, i in inside))
-    return result
+def subtree_rates(*, waves: list[Wave], unit: Unit) -> dict[int, tuple[int, int] | None]:
+    """(invitations used, invitations sent) over the unit's subtree as published, per wave id
+    (None where withheld or not published)."""
+    publications = {p.wave_id: p for p in Publication.objects.filter(wave__in=waves)}
+    return {wave.pk: published_rate(publications.get(wave.pk), str(unit.pk)) for wave in waves}
 
 
 def wave_units_for_rates(*, wave: Wave, max_depth: int = 2) -> list[Unit]:
