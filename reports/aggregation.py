@@ -7,13 +7,13 @@ suppression pattern. Views, exports, the API and the benchmark all call `summari
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.db.models import Q, Sum
 from django.utils.translation import gettext as _
 
 from reports import scoring
-from reports.anonymity import Guarded, band, guard
+from reports.anonymity import Guarded, band, guard, require_guarded
 from reports.models import Publication, SummaryDimension, SummaryGroup, SummaryItem
 from reports.publication import ANY_EXPERIENCED
 from surveys.models import Dimension, Question, RoleLevel, TenureBand, Unit, Wave
@@ -165,11 +165,42 @@ def summarize(*, wave: Wave, unit: Unit, by: Sequence[str] = ()) -> Summary:
 
 
 def _summarize(ctx: _Context, unit: Unit, by: tuple[str, ...]) -> Summary:
-    wave = ctx.wave
+    return _summarize_waves([ctx], unit, by)[ctx.wave.pk]
+
+
+_TOTAL = ("__total__",)
+
+
+def _bucket() -> dict:
+    return {"n": 0, "items": defaultdict(dict), "dims": {}}
+
+
+def _merged(buckets) -> dict:
+    """The sum of several groups' counts (a unit total from its role x tenure groups)."""
+    total = _bucket()
+    for data in buckets:
+        total["n"] += data["n"]
+        for qid, values in data["items"].items():
+            counts = total["items"][qid]
+            for value, count in values.items():
+                counts[value] = counts.get(value, 0) + count
+        for dimension_id, (n, s, sq) in data["dims"].items():
+            n0, s0, sq0 = total["dims"].get(dimension_id, (0, 0.0, 0.0))
+            total["dims"][dimension_id] = (n0 + n, s0 + s, sq0 + sq)
+    return total
+
+
+def _summarize_waves(
+    contexts: Sequence[_Context], unit: Unit, by: tuple[str, ...]
+) -> dict[int, Summary]:
+    """One summary per wave (of one instrument), reading each summary table once for all of
+    them: three queries whatever the number of waves, groups or responses."""
+    base_ctx = contexts[0]
+    wave_ids = [ctx.wave.pk for ctx in contexts]
     units = [unit]
     if "child_units" in by:
         units += list(unit.children.order_by("name"))
-    demo = next((ctx.demographics[b] for b in by if b in ctx.demographics), None)
+    demo = next((base_ctx.demographics[b] for b in by if b in base_ctx.demographics), None)
     group_fields = ["unit_id"]
     if "role_level" in by:
         group_fields += ["role_lo", "role_hi"]
@@ -180,39 +211,60 @@ def _summarize(ctx: _Context, unit: Unit, by: tuple[str, ...]) -> Summary:
         rows_filter = Q(demo_question=demo.pk)
     else:
         rows_filter = Q(demo_question=0)
-    base = Q(wave=wave, unit_id__in=[u.pk for u in units]) & rows_filter
-    totals_filter = Q(wave=wave, unit_id=unit.pk, demo_question=0)
+    base = Q(wave_id__in=wave_ids, unit_id__in=[u.pk for u in units]) & rows_filter
+    totals_filter = Q(wave_id__in=wave_ids, unit_id=unit.pk, demo_question=0)
+    # Without a demographic, a breakdown's groups partition the unit (every response is
+    # counted once per unit, by role band and tenure): the total is their sum, no extra read.
+    derive_total = bool(by) and demo is None
 
     def grouped(model, fields, value_fields, condition):
         return (
             model.objects.filter(condition)
-            .values(*fields)
+            .values("wave_id", *fields)
             .annotate(**{f"sum_{v}": Sum(v) for v in value_fields})
         )
 
-    # Groups of the breakdown, then the unit total (the same three reads each).
-    raw: dict[tuple, dict] = defaultdict(lambda: {"n": 0, "items": defaultdict(dict), "dims": {}})
-    unit_total_key = ("__total__",)
-    for condition, fields, keyer in (
-        (base, group_fields, lambda r: tuple(r[f] for f in group_fields)),
-        (totals_filter, [], lambda r: unit_total_key),
-    ):
-        if condition is base and not by:
-            continue
+    raw: dict[int, dict[tuple, dict]] = defaultdict(lambda: defaultdict(_bucket))
+    reads = []
+    if by:
+        reads.append((base, group_fields))
+    if not derive_total:
+        reads.append((totals_filter, []))
+    for condition, fields in reads:
+
+        def keyer(row, fields=fields):
+            return tuple(row[f] for f in fields) if fields else _TOTAL
+
         for row in grouped(SummaryGroup, fields, ["respondents"], condition):
-            raw[keyer(row)]["n"] += row["sum_respondents"] or 0
+            raw[row["wave_id"]][keyer(row)]["n"] += row["sum_respondents"] or 0
         for row in grouped(SummaryItem, [*fields, "question_id", "value"], ["count"], condition):
-            raw[keyer(row)]["items"][row["question_id"]][row["value"]] = row["sum_count"]
+            data = raw[row["wave_id"]][keyer(row)]
+            data["items"][row["question_id"]][row["value"]] = row["sum_count"]
         for row in grouped(
             SummaryDimension, [*fields, "dimension_id"], ["n", "total", "total_sq"], condition
         ):
-            raw[keyer(row)]["dims"][row["dimension_id"]] = (
+            raw[row["wave_id"]][keyer(row)]["dims"][row["dimension_id"]] = (
                 row["sum_n"],
                 row["sum_total"],
                 row["sum_total_sq"],
             )
+    names = {u.pk: u.name for u in units}
+    return {
+        ctx.wave.pk: _build_summary(
+            ctx, unit, by, demo, group_fields, names, dict(raw.get(ctx.wave.pk, {})), derive_total
+        )
+        for ctx in contexts
+    }
 
-    total_data = raw.pop(unit_total_key, {"n": 0, "items": {}, "dims": {}})
+
+def _build_summary(ctx, unit, by, demo, group_fields, names, raw, derive_total) -> Summary:
+    wave = ctx.wave
+    if not derive_total:
+        total_data = raw.pop(_TOTAL, _bucket())
+    elif "child_units" in by:
+        total_data = raw.get((unit.pk,), _bucket())
+    else:
+        total_data = _merged(raw.values())
     total = Group(
         label=unit.name,
         attrs={"unit": unit.pk},
@@ -224,7 +276,6 @@ def _summarize(ctx: _Context, unit: Unit, by: tuple[str, ...]) -> Summary:
             published=ctx.published,
         ),
     )
-    names = {u.pk: u.name for u in units}
     groups = []
     for key in sorted(raw, key=lambda key: _sort_key(key, group_fields, names)):
         data = raw[key]
@@ -405,15 +456,97 @@ class TrendPoint:
     total: Group
 
 
+def history(wave: Wave, waves: int = 10) -> list[Wave]:
+    """Up to `waves` waves of the wave's instrument up to and including it, oldest first, with
+    their publications (one query)."""
+    rows = list(
+        Wave.objects.filter(instrument_id=wave.instrument_id, opens_at__lte=wave.opens_at)
+        .select_related("publication")
+        .order_by("-opens_at", "pk")[: waves + 1]
+    )
+    current = [w for w in rows if w.pk == wave.pk] or [wave]
+    earlier = [w for w in rows if w.pk != wave.pk and w.opens_at < wave.opens_at]
+    return list(reversed(earlier[: waves - 1])) + current
+
+
 def trend(*, wave: Wave, unit: Unit, waves: int = 10) -> list[TrendPoint]:
     """The unit's guarded totals in up to `waves` waves of the same instrument, oldest first,
-    ending with `wave`."""
-    history = list(
-        Wave.objects.filter(instrument_id=wave.instrument_id, opens_at__lte=wave.opens_at).order_by(
-            "-opens_at"
-        )[:waves]
-    )
-    return [TrendPoint(wave=w, total=summarize(wave=w, unit=unit).total) for w in reversed(history)]
+    ending with `wave`: a fixed number of queries whatever the number of waves."""
+    points = history(wave, waves)
+    reader = SummaryReader(points[-1])
+    totals = reader.totals(waves=points, unit=unit)
+    return [TrendPoint(wave=w, total=totals[w.pk]) for w in points]
+
+
+class SummaryReader:
+    """Summaries of one unit in waves of one instrument, reading the instrument, its questions
+    and the role levels once (`summarize` is one summary with a reader of its own): the same
+    guard and the same published pattern, with the per-wave context shared."""
+
+    def __init__(self, wave: Wave):
+        self._base = _context(wave)
+        self._contexts = {wave.pk: self._base}
+
+    @property
+    def questions(self) -> dict[int, Question]:
+        return self._base.questions
+
+    @property
+    def dimensions(self) -> list:
+        return self._base.dimensions
+
+    @property
+    def publication(self) -> Publication:
+        return self._base.publication
+
+    def context(self, wave: Wave) -> _Context:
+        if wave.pk not in self._contexts:
+            if wave.instrument_id != self._base.wave.instrument_id:
+                raise ValueError("A reader serves the waves of one instrument.")
+            try:
+                publication = wave.publication
+            except Publication.DoesNotExist:
+                publication = Publication(wave=wave)
+            self._contexts[wave.pk] = replace(
+                self._base,
+                wave=wave,
+                publication=publication,
+                published=frozenset(publication.published_cells),
+            )
+        return self._contexts[wave.pk]
+
+    def summarize(self, *, wave: Wave, unit: Unit, by: Sequence[str] = ()) -> Summary:
+        """As `summarize`; raises BadBreakdown for a bad `by`."""
+        ctx = self.context(wave)
+        parsed = parse_breakdown(by=by, demographic_codes=list(ctx.demographics))
+        summary = _summarize(ctx, unit, parsed)
+        require_guarded([summary.total.figure, *(g.figure for g in summary.groups)])
+        return summary
+
+    def totals(self, *, waves: Sequence[Wave], unit: Unit) -> dict[int, Group]:
+        """The unit's guarded total in each wave (one read per summary table for all)."""
+        if not waves:
+            return {}
+        summaries = _summarize_waves([self.context(w) for w in waves], unit, ())
+        totals = {wave_id: summary.total for wave_id, summary in summaries.items()}
+        require_guarded(total.figure for total in totals.values())
+        return totals
+
+
+def reason_labels(questions: dict[int, Question]) -> dict[int, str]:
+    """The answer labels of the "why did you not report it?" question (choices that are not
+    well-formed are left out)."""
+    for question in questions.values():
+        if question.purpose != Question.Purpose.WHY_NOT_REPORTED:
+            continue
+        labels = {}
+        for choice in question.choices:
+            try:
+                labels[int(choice["value"])] = str(choice["label"])
+            except (KeyError, TypeError, ValueError):
+                continue
+        return labels
+    return {}
 
 
 def changes(*, current: Group, previous: Group | None) -> dict[str, scoring.Difference]:

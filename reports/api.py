@@ -26,7 +26,7 @@ from reports.anonymity import require_guarded
 from reports.audit import record
 from reports.models import ApiToken, AuditEvent, Publication
 from reports.snapshot import published_snapshot
-from surveys.models import Question, Unit, Wave
+from surveys.models import Unit, Wave
 
 logger = logging.getLogger(__name__)
 
@@ -347,22 +347,6 @@ def serialise_summary(summary: aggregation.Summary, reasons: Mapping[int, str]) 
     }
 
 
-def _reason_labels(wave: Wave) -> dict[int, str]:
-    """The answer labels of the wave's "why did you not report it?" question."""
-    question = Question.objects.filter(
-        instrument_id=wave.instrument_id, purpose=Question.Purpose.WHY_NOT_REPORTED
-    ).first()
-    if question is None:
-        return {}
-    labels = {}
-    for choice in question.choices:
-        try:
-            labels[int(choice["value"])] = str(choice["label"])
-        except (KeyError, TypeError, ValueError):
-            continue
-    return labels
-
-
 def _publication(wave: Wave) -> Publication | None:
     try:
         return wave.publication
@@ -436,14 +420,14 @@ def wave_summary(request: HttpRequest, wave_id: str) -> dict:
     params = _params(request, ("unit", "by"))
     wave = _get_wave_for_user(request.user, wave_id)
     unit = _get_unit_for_user(request.user, params.get("unit"))
+    reader = aggregation.SummaryReader(wave)
     try:
-        summary = aggregation.summarize(wave=wave, unit=unit, by=params.get("by", "").split(","))
+        summary = reader.summarize(wave=wave, unit=unit, by=params.get("by", "").split(","))
     except aggregation.BadBreakdown as error:
         raise ApiError(400, str(error)) from error
-    data = serialise_summary(summary, _reason_labels(wave))
+    data = serialise_summary(summary, aggregation.reason_labels(reader.questions))
     if access.is_hr(request.user):
-        publication = Publication.objects.filter(wave=wave).first()
-        data["reliability"] = dict(publication.reliability) if publication else {}
+        data["reliability"] = dict(reader.publication.reliability)
     return data
 
 
@@ -456,9 +440,12 @@ def wave_trend(request: HttpRequest, wave_id: str) -> dict:
     wave = _get_wave_for_user(request.user, wave_id)
     unit = _get_unit_for_user(request.user, params.get("unit"))
     visible = set(access.readable_waves(request.user).values_list("pk", flat=True))
-    points = [p for p in aggregation.trend(wave=wave, unit=unit) if p.wave.pk in visible]
+    waves = [w for w in aggregation.history(wave) if w.pk in visible]
+    reader = aggregation.SummaryReader(wave)
+    totals = reader.totals(waves=waves, unit=unit)
+    points = [aggregation.TrendPoint(wave=w, total=totals[w.pk]) for w in waves]
     require_guarded(point.total.figure for point in points)
-    reasons = _reason_labels(wave)
+    reasons = aggregation.reason_labels(reader.questions)
     out, previous = [], None
     for point in points:
         changes = aggregation.changes(current=point.total, previous=previous)

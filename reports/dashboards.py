@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import plotly.graph_objects as go
@@ -25,12 +25,13 @@ from django.utils.translation import gettext as _
 from plotly.subplots import make_subplots
 
 from reports import aggregation, scoring, selectors
-from reports.aggregation import Group, Summary
+from reports.aggregation import Group, Summary, SummaryReader
+from reports.aggregation import reason_labels as _reason_labels
 from reports.anonymity import require_guarded
-from reports.models import ActionPlan, Publication
+from reports.models import ActionPlan
 from reports.publication import batch_size
 from reports.selectors import CommentGroup
-from surveys.models import Question, Unit, Wave
+from surveys.models import Unit, Wave
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
 OKABE_ITO = [
@@ -208,63 +209,10 @@ class Dashboard:
 # --- Reading summaries ------------------------------------------------------------------------
 
 
-class SummaryReader:
-    """Summaries of one unit in waves of one instrument, reading the instrument, its questions
-    and the role levels once. Uses the same functions as `aggregation.summarize` (so the same
-    guard and the same published pattern), only sharing their per-wave context."""
-
-    def __init__(self, wave: Wave):
-        self._base = aggregation._context(wave)
-        self._contexts = {wave.pk: self._base}
-
-    @property
-    def questions(self) -> dict[int, Question]:
-        return self._base.questions
-
-    @property
-    def dimensions(self) -> list:
-        return self._base.dimensions
-
-    @property
-    def publication(self) -> Publication:
-        return self._base.publication
-
-    def context(self, wave: Wave):
-        if wave.pk not in self._contexts:
-            if wave.instrument_id != self._base.wave.instrument_id:
-                raise ValueError("A reader serves the waves of one instrument.")
-            try:
-                publication = wave.publication
-            except Publication.DoesNotExist:
-                publication = Publication(wave=wave)
-            self._contexts[wave.pk] = dataclasses.replace(
-                self._base,
-                wave=wave,
-                publication=publication,
-                published=frozenset(publication.published_cells),
-            )
-        return self._contexts[wave.pk]
-
-    def summarize(self, *, wave: Wave, unit: Unit, by: Sequence[str] = ()) -> Summary:
-        """As `aggregation.summarize`; raises BadBreakdown for a bad `by`."""
-        ctx = self.context(wave)
-        parsed = aggregation.parse_breakdown(by=by, demographic_codes=list(ctx.demographics))
-        summary = aggregation._summarize(ctx, unit, parsed)
-        require_guarded([summary.total.figure, *(g.figure for g in summary.groups)])
-        return summary
-
-
 def history(wave: Wave, waves: int = TREND_WAVES) -> list[Wave]:
     """Up to `waves` waves of the wave's instrument up to and including it, oldest first, with
     their publications (one query). The one before `wave` is `aggregation.previous_wave`."""
-    rows = list(
-        Wave.objects.filter(instrument_id=wave.instrument_id, opens_at__lte=wave.opens_at)
-        .select_related("publication")
-        .order_by("-opens_at", "pk")[: waves + 1]
-    )
-    current = [w for w in rows if w.pk == wave.pk] or [wave]
-    earlier = [w for w in rows if w.pk != wave.pk and w.opens_at < wave.opens_at]
-    return list(reversed(earlier[: waves - 1])) + current
+    return aggregation.history(wave, waves)
 
 
 # --- Building the dashboard -------------------------------------------------------------------
@@ -286,15 +234,17 @@ def build_dashboard(*, wave: Wave, unit: Unit, show_flags: bool = False) -> Dash
         reader.summarize(wave=previous, unit=unit, by=["role_level"]) if previous else None
     )
     plans = selectors.action_plans(unit=unit, waves=waves)
-    trend = []
-    for point in waves:
-        if point.pk == wave.pk:
-            total = summary.total
-        elif previous is not None and point.pk == previous.pk:
-            total = previous_summary.total
-        else:
-            total = reader.summarize(wave=point, unit=unit).total
-        trend.append(TrendWave(wave=point, total=total, plans=plans.get(point.pk, [])))
+    earlier = reader.totals(
+        waves=[w for w in waves if w.pk not in (wave.pk, previous.pk if previous else None)],
+        unit=unit,
+    )
+    earlier[wave.pk] = summary.total
+    if previous is not None:
+        earlier[previous.pk] = previous_summary.total
+    trend = [
+        TrendWave(wave=point, total=earlier[point.pk], plans=plans.get(point.pk, []))
+        for point in waves
+    ]
     rate = previous_rate = None
     if not summary.total.suppressed:
         rates = selectors.subtree_rates(waves=[w for w in (wave, previous) if w], unit=unit)
@@ -340,13 +290,6 @@ def build_dashboard(*, wave: Wave, unit: Unit, show_flags: bool = False) -> Dash
         comments=comments,
         show_flags=show_flags,
     )
-
-
-def _reason_labels(questions: dict[int, Question]) -> dict[int, str]:
-    for question in questions.values():
-        if question.purpose == Question.Purpose.WHY_NOT_REPORTED:
-            return {int(c["value"]): c["label"] for c in question.choices}
-    return {}
 
 
 def _figure_dict(fig: go.Figure) -> dict:

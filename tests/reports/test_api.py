@@ -550,21 +550,21 @@ def test_a_unit_under_k_is_suppressed_as_a_whole(client, org):
 def test_an_unguarded_figure_is_refused_before_serialisation(client, answered, monkeypatch):
     from reports import aggregation
 
-    real = aggregation.summarize
+    real = aggregation._summarize
 
-    def leaky(**kwargs):
-        summary = real(**kwargs)
+    def leaky(*args):
+        summary = real(*args)
         summary.groups.append(
             aggregation.Group(label="leak", attrs={}, figure=object())  # type: ignore[arg-type]
         )
         return summary
 
-    monkeypatch.setattr(aggregation, "summarize", leaky)
+    monkeypatch.setattr(aggregation, "_summarize", leaky)
     client.force_login(answered.hr)
     with pytest.raises(anonymity.Unguarded):
         from reports.api import serialise_summary
 
-        serialise_summary(leaky(wave=answered.wave, unit=answered.root, by=()), {})
+        serialise_summary(aggregation.summarize(wave=answered.wave, unit=answered.root), {})
     response = client.get(summary_url(answered.wave.pk), {"unit": answered.root.pk})
     assert response.status_code == 500
     assert b"leak" not in response.content
