@@ -111,6 +111,59 @@ class SectionView:
 # --- The survey -------------------------------------------------------------------------------
 
 
+def answers_from_data(questions: Sequence[Question], data) -> dict[str, object] | None:
+    """The answers of a posted survey exactly as `SurveyForm.answers` gives them, without
+    building the form's fields (the fast path of a submission); None when the form would
+    find anything wrong (a value not offered, a NUL in a text), so that the caller builds
+    the form and shows the page again with its messages."""
+    result: dict[str, object] = {}
+    for question in questions:
+        code = question.code
+        if question.kind == Question.Kind.TEXT:
+            value = data.get(code)
+            if value is None:
+                continue
+            if "\x00" in value:
+                return None
+            if value.strip():
+                result[code] = value.strip()
+            continue
+        offered = _offered(question)
+        if question.kind == Question.Kind.MULTI:
+            values = data.getlist(code)
+            if not all(v in offered for v in values):
+                return None
+            if values:
+                result[code] = [int(v) for v in values]
+            continue
+        value = data.get(code)
+        if value in (None, ""):
+            continue
+        if value not in offered:
+            return None
+        result[code] = int(value)
+    return result
+
+
+_FIXED_VALUES = {
+    kind: frozenset(str(value) for value, _label in labels)
+    for kind, labels in (
+        (Question.Kind.AGREE5, AGREE5_LABELS),
+        (Question.Kind.FREQ5, FREQ5_LABELS),
+        (Question.Kind.YESNO, YESNO_LABELS),
+        (Question.Kind.SCALE11, SCALE11_LABELS),
+    )
+}
+
+
+def _offered(question: Question) -> frozenset[str]:
+    """The values a question offers, as the form's choices compare them (text)."""
+    fixed = _FIXED_VALUES.get(question.kind)
+    if fixed is not None:
+        return fixed
+    return frozenset(str(choice["value"]) for choice in question.choices)
+
+
 class SurveyForm(forms.Form):
     """One field per question, named by its code; every question may be skipped.
 

@@ -448,6 +448,7 @@ def submit_response(
     wave: Wave,
     answers: Mapping[str, object],
     invitation_token: str | None = None,
+    invitation: Invitation | None = None,
     nonce: str | None = None,
     unit: Unit | None = None,
     role_level: RoleLevel | None = None,
@@ -460,14 +461,17 @@ def submit_response(
     they come from the respondent, and `nonce` makes a retried submission store nothing new.
     One transaction stores the response, its answers and comments and marks the invitation or
     nonce used; a second use of the same token or nonce raises AlreadySubmitted. Raises
-    WaveNotOpen, InvitationInvalid or InvalidAnswers (with messages) and stores nothing then."""
+    WaveNotOpen, InvitationInvalid or InvalidAnswers (with messages) and stores nothing then.
+    `invitation`, the token's invitation as the caller just looked it up, saves a second
+    lookup; its single use is still claimed atomically here."""
     questions = questions if questions is not None else questions_of(wave)
     clean = clean_answers(questions=questions, raw=answers)
     with transaction.atomic():
         wave = Wave.objects.get(pk=wave.pk)  # the state as of this transaction
         check_wave_open(wave)
         if invitation_token is not None:
-            invitation = invitation_for_token(invitation_token)
+            if invitation is None or invitation.token_hash != hash_token(invitation_token):
+                invitation = invitation_for_token(invitation_token)
             if invitation.wave_id != wave.pk:
                 raise InvitationInvalid(_("This link belongs to another survey."))
             # Claim the invitation atomically: of two racing submissions exactly one updates.
@@ -501,7 +505,7 @@ def submit_response(
             tenure_band=stored.tenure_band,
         )
         Answer.objects.bulk_create(
-            [Answer(response=response, question=q, value=v) for q, v in clean.values]
+            [Answer(response=response, question_id=q.pk, value=v) for q, v in clean.values]
         )
         Comment.objects.bulk_create(
             [

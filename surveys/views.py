@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from surveys import services
-from surveys.forms import AboutYouForm, SurveyForm
+from surveys.forms import AboutYouForm, SurveyForm, answers_from_data
 from surveys.models import Instrument, Wave
 from surveys.services import AlreadySubmitted, SubmissionRefused
 
@@ -175,14 +175,19 @@ def open_survey(request, key: str):
         nonce = services.issue_form_nonce(wave=wave)
     else:
         about = AboutYouForm(request.POST, units=units)
-        form = SurveyForm(request.POST, questions=questions)
         nonce = request.POST.get("about-nonce", "")
-        about_valid, answers_valid = about.is_valid(), form.is_valid()  # errors from both
-        if about_valid and answers_valid:
+        # The form is built only to show the page again (see invitation_survey).
+        answers = answers_from_data(questions, request.POST)
+        about_valid = about.is_valid()
+        form = None
+        if answers is None or not about_valid:
+            form = SurveyForm(request.POST, questions=questions)
+            form.is_valid()  # its errors are shown beside those about the respondent
+        else:
             try:
                 services.submit_response(
                     wave=wave,
-                    answers=form.answers(),
+                    answers=answers,
                     nonce=nonce or None,
                     unit=about.cleaned_data["unit"],
                     role_level=about.cleaned_data["role_level"],
@@ -190,7 +195,9 @@ def open_survey(request, key: str):
                     questions=questions,
                 )
             except services.InvalidAnswers as error:
-                _add_errors(error, form=form, about=about)
+                form = SurveyForm(request.POST, questions=questions)
+                if form.is_valid():  # else the form already says what the service said
+                    _add_errors(error, form=form, about=about)
             except SubmissionRefused as error:
                 return _refused(request, error, draft_key=draft_key)
             else:
@@ -254,14 +261,28 @@ def invitation_survey(request, token: str):
     wave = invitation.wave
     draft_key = _draft_key(wave, token)
     questions = services.questions_of(wave)
-    form = SurveyForm(request.POST if request.method == "POST" else None, questions=questions)
-    if request.method == "POST" and form.is_valid():
+    if request.method != "POST":
+        form = SurveyForm(questions=questions)
+        return _page(
+            request, "survey.html", _survey_context(form=form, wave=wave, draft_key=draft_key)
+        )
+    # The usual case, valid answers, is stored without building the form's 50 fields; the
+    # form is built only to show the page again with its messages.
+    answers = answers_from_data(questions, request.POST)
+    form = SurveyForm(request.POST, questions=questions) if answers is None else None
+    if form is None or form.is_valid():
         try:
             services.submit_response(
-                wave=wave, answers=form.answers(), invitation_token=token, questions=questions
+                wave=wave,
+                answers=answers if form is None else form.answers(),
+                invitation_token=token,
+                invitation=invitation,
+                questions=questions,
             )
         except services.InvalidAnswers as error:
-            _add_errors(error, form=form)
+            form = form or SurveyForm(request.POST, questions=questions)
+            if form.is_valid():  # else the form already says what the service said
+                _add_errors(error, form=form)
         except SubmissionRefused as error:
             return _refused(request, error, draft_key=draft_key)
         else:

@@ -10,11 +10,12 @@ and the link or nonce marked used).
 from urllib.parse import quote, urlencode
 
 import pytest
+from django.http import QueryDict
 from hypothesis import given
 from hypothesis import strategies as st
 
 from surveys import services
-from surveys.forms import SurveyForm
+from surveys.forms import SurveyForm, answers_from_data
 from surveys.models import (
     Answer,
     Comment,
@@ -296,3 +297,24 @@ def test_a_nul_in_a_link_gets_the_not_valid_page(clients, kind, suffix):
     response = clients["anonymous"].get(f"/s/{kind}/%00{suffix}")
     assert response.status_code == 404
     assert "This survey link is not valid" in response.content.decode()
+
+
+@examples(default=60, ci=600)
+@given(data=FULL)
+def test_the_fast_path_reads_a_post_exactly_as_the_survey_form_does(fuzzed, data):
+    """`answers_from_data` (valid posts are stored without building the form) gives the
+    form's own answers whenever the form accepts the post, and None whenever it does not."""
+    counted()
+    questions = questions_of(fuzzed.org.current)
+    posted = QueryDict(urlencode(data, doseq=True))
+    form = SurveyForm(posted, questions=questions)
+    fast = answers_from_data(questions, posted)
+    if fast is not None:
+        # The form's own checks pass; only the service's (e.g. the comment length) may not.
+        assert form.is_valid() or all(
+            code in {q.code for q in questions if q.kind == "text"} for code in form.errors
+        ), form.errors
+        if form.is_valid():
+            assert fast == form.answers()
+    else:
+        assert not form.is_valid()
