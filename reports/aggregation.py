@@ -79,6 +79,9 @@ class Summary:
     headline_gap: tuple[str, scoring.Difference] | None = None
     published_at: object = None
     version: int = 0
+    # The wave shows its figures only once it has closed, and has not yet (every group is
+    # suppressed until then).
+    results_hidden: bool = False
 
 
 @dataclass
@@ -311,6 +314,7 @@ def _build_summary(ctx, unit, by, demo, group_fields, names, raw, derive_total) 
         headline_gap=headline,
         published_at=ctx.publication.published_at,
         version=ctx.publication.version,
+        results_hidden=ctx.publication.results_hidden,
     )
 
 

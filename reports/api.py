@@ -25,6 +25,7 @@ from reports import access, aggregation, scoring
 from reports.anonymity import require_guarded
 from reports.audit import record
 from reports.models import ApiToken, AuditEvent, Publication
+from reports.signals import publish_overdue_results
 from reports.snapshot import published_snapshot
 from surveys.models import Unit, Wave
 
@@ -117,6 +118,7 @@ def api_view(view: Callable[..., dict]) -> Callable[..., JsonResponse]:
             token = authenticate(request)
             if request.method not in ("GET", "HEAD"):
                 raise ApiError(405, _("The API is read-only: use GET."), {"Allow": "GET, HEAD"})
+            publish_overdue_results()
             with published_snapshot():  # one snapshot: the pattern and the counts agree
                 response = JsonResponse(view(request, *args, **kwargs))
         except ApiError as error:
@@ -338,6 +340,7 @@ def serialise_summary(summary: aggregation.Summary, reasons: Mapping[int, str]) 
         "k": summary.k,
         "published_at": summary.published_at,
         "version": summary.version,
+        "results_after_close": summary.results_hidden,
         "n": total["n"],
         "suppressed": total["suppressed"],
         "measures": total["measures"],

@@ -196,6 +196,8 @@ class Dashboard:
     plans: list[ActionPlan] = field(default_factory=list)
     comments: list[CommentGroup] | None = None
     show_flags: bool = False
+    # The wave does not show live results: nothing until it closes (anonymity point 6).
+    results_hidden: bool = False
 
     @property
     def charts_by_key(self) -> dict[str, Chart]:
@@ -289,6 +291,7 @@ def build_dashboard(*, wave: Wave, unit: Unit, show_flags: bool = False) -> Dash
         plans=plans.get(wave.pk, []),
         comments=comments,
         show_flags=show_flags,
+        results_hidden=reader.publication.results_hidden,
     )
 
 

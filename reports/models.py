@@ -131,6 +131,11 @@ class Publication(models.Model):
         default=list, help_text="Units whose comments may be shown (at least k_comments)."
     )
     reliability = models.JSONField(default=dict, help_text="Cronbach's alpha per dimension code.")
+    results_hidden = models.BooleanField(
+        default=False,
+        help_text="The figures are withheld until the wave closes (it does not show live "
+        "results); the summary tables are kept up to date all the same.",
+    )
     rates = models.JSONField(
         default=dict,
         help_text="Invitations [used, sent] over each unit's subtree (and 'wave' for the whole "

@@ -44,9 +44,11 @@ def publish_if_due(*, wave: Wave) -> Publication | None:
     """Publish when a full batch is waiting, or anything is waiting and the wave is closed.
     Cheap when nothing is due: one indexed count."""
     pending = Response.objects.for_wave(wave).unpublished().count()
-    closed = wave.state == Wave.State.CLOSED or wave.closes_at <= timezone.now()
+    closed = wave.has_closed
     if pending >= batch_size(wave) or (pending and closed):
         return publish(wave=wave)
+    if closed and Publication.objects.filter(wave=wave, results_hidden=True).exists():
+        return publish(wave=wave, force=True)  # the figures waited for the close
     return None
 
 
@@ -75,7 +77,7 @@ def publish(*, wave: Wave, force: bool = False) -> Publication:
         publication = Publication.objects.select_for_update().get(wave=wave)
         wave = Wave.objects.get(pk=wave.pk)
         pending = list(Response.objects.for_wave(wave).unpublished().values_list("pk", flat=True))
-        closed = wave.state == Wave.State.CLOSED or wave.closes_at <= timezone.now()
+        closed = wave.has_closed
         if not pending or (len(pending) < batch_size(wave) and not closed and not force):
             if force:
                 _refresh_pattern(wave, publication)
@@ -111,6 +113,15 @@ def snapshot_rows(wave: Wave) -> tuple[list[GroupRow], dict[int, int | None]]:
 
 
 def _refresh_pattern(wave: Wave, publication: Publication) -> None:
+    publication.rates = decide_rates(wave)
+    publication.results_hidden = not wave.results_visible
+    if publication.results_hidden:
+        # No figure, comment or reliability until the wave closes: then one snapshot, which
+        # no earlier one can be compared with (anonymity point 6).
+        publication.published_cells, publication.comment_units = [], []
+        publication.reliability = {}
+        publication.save()
+        return
     rows, parents = snapshot_rows(wave)
     publication.published_cells = decide_pattern(
         rows=rows,
@@ -126,7 +137,6 @@ def _refresh_pattern(wave: Wave, publication: Publication) -> None:
         totals=totals, parents=parents, k_comments=wave.k_comments
     )
     publication.reliability = _reliability(wave)
-    publication.rates = decide_rates(wave)
     publication.save()
 
 

@@ -64,8 +64,11 @@ def published_at(wave: Wave):
 
 
 def default_wave(waves: list[Wave]) -> Wave | None:
-    """The newest wave with published figures, else the newest wave."""
-    return next((w for w in waves if published_at(w)), waves[0] if waves else None)
+    """The newest wave with figures to show, else the newest wave."""
+    return next(
+        (w for w in waves if published_at(w) and not w.publication.results_hidden),
+        waves[0] if waves else None,
+    )
 
 
 def ancestors_within_scope(

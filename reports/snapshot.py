@@ -15,6 +15,7 @@ from functools import wraps
 from django.db import connections, router, transaction
 
 from reports.models import Publication
+from reports.signals import publish_overdue_results
 
 
 @contextmanager
@@ -38,6 +39,7 @@ def consistent_reads(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
+        publish_overdue_results()  # before the snapshot, so that it can see the result
         with published_snapshot():
             return view(*args, **kwargs)
 

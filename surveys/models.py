@@ -300,6 +300,16 @@ class Wave(models.Model):
         validators=[MinValueValidator(MIN_K)],
         help_text=_("Comments are shown only for groups at least this large (never below k)."),
     )
+    live_results = models.BooleanField(
+        _("show results while open"),
+        default=False,
+        help_text=_(
+            "Off (recommended): the figures appear once, when the wave closes. On: they "
+            "advance in batches of at least k responses while the wave is open, and someone "
+            "who watches a team's figures and knows who answered in between may learn that "
+            "person's answers (see the security documentation)."
+        ),
+    )
     open_link_key = models.CharField(max_length=64, unique=True, editable=False)
     support_resources = models.TextField(
         _("support resources"),
@@ -347,6 +357,18 @@ class Wave(models.Model):
     def is_accepting(self) -> bool:
         now = timezone.now()
         return self.state == self.State.OPEN and self.opens_at <= now < self.closes_at
+
+    @property
+    def has_closed(self) -> bool:
+        """Closed by HR, or past its closing time: nobody can answer any more."""
+        return self.state == self.State.CLOSED or self.closes_at <= timezone.now()
+
+    @property
+    def results_visible(self) -> bool:
+        """Whether figures may be shown: once the wave has closed, or while it is open when
+        HR chose live results (anonymity point 6: one snapshot per wave cannot be compared
+        with an earlier one)."""
+        return self.live_results or self.has_closed
 
 
 class Headcount(models.Model):

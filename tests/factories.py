@@ -62,6 +62,9 @@ class WaveFactory(factory.django.DjangoModelFactory):
     opens_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=1))
     closes_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=14))
     state = models.Wave.State.OPEN
+    # Most tests read the figures of an open wave; the default (figures only once the wave
+    # has closed) has tests of its own.
+    live_results = True
 
     @factory.post_generation
     def units(self, create, extracted, **kwargs):

@@ -93,6 +93,7 @@ def build_org(*, root_name: str = "Acme", sales_name: str = "Sales", seed: int =
             opens_at=now + dt.timedelta(days=opens),
             closes_at=now + dt.timedelta(days=closes),
             state=Wave.State.CLOSED if closes < 0 else Wave.State.OPEN,
+            live_results=True,  # the current wave's figures are read while it is open
         )
         wave.units.add(root)
         roster, batch, comments = [], [], []

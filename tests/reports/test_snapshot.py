@@ -74,7 +74,8 @@ def test_dashboards_exports_and_the_api_read_in_one_transaction(world, client: C
     seen = []
 
     def spy(execute, sql, params, many, context):
-        if "reports_summary" in sql or "reports_publication" in sql:
+        overdue_check = "results_hidden" in sql.rsplit("WHERE", 1)[-1]  # runs before, on purpose
+        if ("reports_summary" in sql or "reports_publication" in sql) and not overdue_check:
             seen.append(context["connection"].in_atomic_block)
         return execute(sql, params, many, context)
 

@@ -1,6 +1,8 @@
 import time
 
 from django.core.management.base import BaseCommand
+from django.db.models import Q
+from django.utils import timezone
 
 from reports.publication import publish, publish_if_due
 from surveys.models import Response, Wave
@@ -25,7 +27,10 @@ class Command(BaseCommand):
     def handle(self, *args, force: bool, loop: int, **options):
         while True:
             waiting = Wave.objects.filter(
-                pk__in=Response.objects.unpublished().values("wave_id")
+                Q(pk__in=Response.objects.unpublished().values("wave_id"))
+                # Closed (or past their closing time) with figures waiting for the close.
+                | Q(publication__results_hidden=True, state=Wave.State.CLOSED)
+                | Q(publication__results_hidden=True, closes_at__lte=timezone.now())
             ).order_by("pk")
             for wave in waiting:
                 publication = publish(wave=wave, force=True) if force else publish_if_due(wave=wave)
