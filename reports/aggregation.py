@@ -527,6 +527,21 @@ class SummaryReader:
         require_guarded([summary.total.figure, *(g.figure for g in summary.groups)])
         return summary
 
+    def summarize_waves(
+        self, *, waves: Sequence[Wave], unit: Unit, by: Sequence[str] = ()
+    ) -> dict[int, Summary]:
+        """`summarize` for several waves of the instrument at once, reading each summary
+        table once for all of them; by wave id."""
+        contexts = [self.context(w) for w in waves]
+        parsed = parse_breakdown(by=by, demographic_codes=list(self._base.demographics))
+        summaries = _summarize_waves(contexts, unit, parsed)
+        require_guarded(
+            figure
+            for summary in summaries.values()
+            for figure in [summary.total.figure, *(g.figure for g in summary.groups)]
+        )
+        return summaries
+
     def totals(self, *, waves: Sequence[Wave], unit: Unit) -> dict[int, Group]:
         """The unit's guarded total in each wave (one read per summary table for all)."""
         if not waves:

@@ -230,21 +230,15 @@ def build_dashboard(*, wave: Wave, unit: Unit, show_flags: bool = False) -> Dash
     reader = SummaryReader(wave)
     waves = history(wave)
     previous = waves[-2] if len(waves) > 1 else None
-    summary = reader.summarize(wave=wave, unit=unit, by=["role_level"])
+    # Every wave of the trend by role level in one read per summary table: this wave's
+    # breakdown, the previous wave's and every total of the trend.
+    by_role = reader.summarize_waves(waves=waves, unit=unit, by=["role_level"])
+    summary = by_role[wave.pk]
     children = reader.summarize(wave=wave, unit=unit, by=["child_units"])
-    previous_summary = (
-        reader.summarize(wave=previous, unit=unit, by=["role_level"]) if previous else None
-    )
+    previous_summary = by_role[previous.pk] if previous else None
     plans = selectors.action_plans(unit=unit, waves=waves)
-    earlier = reader.totals(
-        waves=[w for w in waves if w.pk not in (wave.pk, previous.pk if previous else None)],
-        unit=unit,
-    )
-    earlier[wave.pk] = summary.total
-    if previous is not None:
-        earlier[previous.pk] = previous_summary.total
     trend = [
-        TrendWave(wave=point, total=earlier[point.pk], plans=plans.get(point.pk, []))
+        TrendWave(wave=point, total=by_role[point.pk].total, plans=plans.get(point.pk, []))
         for point in waves
     ]
     rate = previous_rate = None

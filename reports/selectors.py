@@ -252,8 +252,8 @@ def unit_rates(
 def subtree_rates(*, waves: list[Wave], unit: Unit) -> dict[int, tuple[int, int] | None]:
     """(invitations used, invitations sent) over the unit's subtree as published, per wave id
     (None where withheld or not published)."""
-    publications = {p.wave_id: p for p in Publication.objects.filter(wave__in=waves)}
-    return {wave.pk: published_rate(publications.get(wave.pk), str(unit.pk)) for wave in waves}
+    # The waves of a dashboard come with their publication (select_related): no query then.
+    return {wave.pk: published_rate(_publication(wave), str(unit.pk)) for wave in waves}
 
 
 def wave_units_for_rates(*, wave: Wave, max_depth: int = 2) -> list[Unit]:
