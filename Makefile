@@ -43,7 +43,9 @@ format: install
 browser-deps:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
+# Needs the local PostgreSQL; wrk (Debian's package) drives the submission load.
 bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 	$(BIN)/python bench/run.py --size $(SIZE)
 
 clean:
