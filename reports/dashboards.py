@@ -15,12 +15,15 @@ marker shapes, so nothing is told by colour alone.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import plotly.graph_objects as go
+from django.core.cache import cache
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from plotly.subplots import make_subplots
 
@@ -220,6 +223,24 @@ def history(wave: Wave, waves: int = TREND_WAVES) -> list[Wave]:
 # --- Building the dashboard -------------------------------------------------------------------
 
 
+# Building Plotly figures is most of a dashboard's time, and they change only when a batch is
+# published: kept in Django's cache under a digest of everything they are drawn from.
+CHARTS_CACHE_SECONDS = 24 * 3600
+
+
+def cached_charts(*, inputs: object, build: Callable[[], list[Chart]]) -> list[Chart]:
+    """`build()`, or the charts it built before from the same inputs (the guarded summaries,
+    labels and thresholds they are drawn from, and the language). The key is a digest of the
+    inputs' full text, so a different figure, pattern, label or language is a different key."""
+    text = repr((CHARTS_CACHE_SECONDS, get_language(), inputs))
+    key = "dashboard-charts:" + hashlib.sha256(text.encode()).hexdigest()
+    charts = cache.get(key)
+    if charts is None:
+        charts = build()
+        cache.set(key, charts, CHARTS_CACHE_SECONDS)
+    return charts
+
+
 def build_dashboard(*, wave: Wave, unit: Unit, show_flags: bool = False) -> Dashboard:
     """Everything the dashboard page shows for one unit (and its subtree) in one wave.
 
@@ -250,18 +271,35 @@ def build_dashboard(*, wave: Wave, unit: Unit, show_flags: bool = False) -> Dash
     dimensions = [(d.code, d.name) for d in reader.dimensions]
     k = wave.k
     reasons = _reason_labels(reader.questions)
-    charts = [
-        role_heatmap(summary=summary, dimensions=dimensions),
-        gap_chart(summary=summary, previous=previous_summary, dimensions=dimensions),
-    ]
-    if children.groups:
-        charts.append(child_heatmap(summary=children, dimensions=dimensions))
-    charts += [
-        trend_chart(trend=trend, dimensions=dimensions, k=k, headline=summary.headline_gap),
-        prevalence_chart(summary=summary),
-        funnel_chart(summary=summary),
-        reasons_chart(summary=summary, labels=reasons),
-    ]
+
+    def build_charts() -> list[Chart]:
+        charts = [
+            role_heatmap(summary=summary, dimensions=dimensions),
+            gap_chart(summary=summary, previous=previous_summary, dimensions=dimensions),
+        ]
+        if children.groups:
+            charts.append(child_heatmap(summary=children, dimensions=dimensions))
+        return charts + [
+            trend_chart(trend=trend, dimensions=dimensions, k=k, headline=summary.headline_gap),
+            prevalence_chart(summary=summary),
+            funnel_chart(summary=summary),
+            reasons_chart(summary=summary, labels=reasons),
+        ]
+
+    charts = cached_charts(
+        inputs=(
+            unit.pk,
+            [point.wave.pk for point in trend],
+            summary,
+            previous_summary,
+            children,
+            [(point.wave.name, point.total) for point in trend],
+            dimensions,
+            sorted(reasons.items()),
+            k,
+        ),
+        build=build_charts,
+    )
     return Dashboard(
         wave=wave,
         unit=unit,

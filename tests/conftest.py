@@ -32,3 +32,12 @@ def _restore_migration_rows_for_transactional_tests(request):
 def _fast_password_hashing(settings):
     # MD5 in tests only: hashing is not what they check, and it makes log-ins fast.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # Dashboards keep their charts in Django's cache (per process): every test starts empty.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -266,3 +266,34 @@ def test_wave_buttons_only_post(client, published_org):  # noqa: F811
     client.force_login(make_hr())
     url = reverse("reports:wave_close", args=[published_org.current.pk])
     assert client.get(url).status_code == 405
+
+
+def test_charts_are_reused_until_a_figure_they_show_changes(published_org, monkeypatch):  # noqa: F811
+    """Plotly figures are cached under a digest of what they are drawn from: a second reading
+    builds none, and a changed figure (a new publication) is drawn again."""
+    from django.core.cache import cache
+
+    org = published_org
+    cache.clear()
+    built = []
+    real = dashboards.role_heatmap
+
+    def counting(**kwargs):
+        built.append(kwargs["summary"].unit.pk)
+        return real(**kwargs)
+
+    monkeypatch.setattr(dashboards, "role_heatmap", counting)
+    first = dashboards.build_dashboard(wave=org.current, unit=org.sales)
+    again = dashboards.build_dashboard(wave=org.current, unit=org.sales)
+    assert built == [org.sales.pk]
+    def drawn(board):
+        return json.dumps([(c.figure, repr(c.table)) for c in board.charts], default=str)
+
+    assert drawn(again) == drawn(first)
+    dashboards.build_dashboard(wave=org.current, unit=org.root)  # another unit: its own charts
+    assert built == [org.sales.pk, org.root.pk]
+    publication = Publication.objects.get(wave=org.current)
+    Publication.objects.filter(pk=publication.pk).update(published_cells=[])  # all withheld
+    hidden = dashboards.build_dashboard(wave=org.current, unit=org.sales)
+    assert built == [org.sales.pk, org.root.pk, org.sales.pk]
+    assert drawn(hidden) != drawn(first)
