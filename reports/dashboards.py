@@ -251,15 +251,19 @@ def build_dashboard(*, wave: Wave, unit: Unit, show_flags: bool = False) -> Dash
     reader = SummaryReader(wave)
     waves = history(wave)
     previous = waves[-2] if len(waves) > 1 else None
-    # Every wave of the trend by role level in one read per summary table: this wave's
-    # breakdown, the previous wave's and every total of the trend.
-    by_role = reader.summarize_waves(waves=waves, unit=unit, by=["role_level"])
+    # This wave and the previous one by role level in one read per summary table, and the
+    # totals of the other waves of the trend in another (summed by the database).
+    by_role = reader.summarize_waves(
+        waves=[w for w in (previous, wave) if w], unit=unit, by=["role_level"]
+    )
     summary = by_role[wave.pk]
     children = reader.summarize(wave=wave, unit=unit, by=["child_units"])
     previous_summary = by_role[previous.pk] if previous else None
+    totals = {wave_id: s.total for wave_id, s in by_role.items()}
+    totals.update(reader.totals(waves=[w for w in waves if w.pk not in totals], unit=unit))
     plans = selectors.action_plans(unit=unit, waves=waves)
     trend = [
-        TrendWave(wave=point, total=by_role[point.pk].total, plans=plans.get(point.pk, []))
+        TrendWave(wave=point, total=totals[point.pk], plans=plans.get(point.pk, []))
         for point in waves
     ]
     rate = previous_rate = None
