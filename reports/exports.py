@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from reports import aggregation, scoring
-from reports.aggregation import Group, Summary
+from reports.aggregation import BadBreakdown, Group, Summary
 from reports.anonymity import require_guarded
 from reports.dashboards import (
     SummaryReader,
@@ -418,3 +418,96 @@ def write_xlsx(export: Export, target: BinaryIO | str) -> None:
     for name, sheet in sheets.items():
         sheet.autofilter(0, 0, max(rows_written[name], 1), len(headers) - 1)
     workbook.close()
+
+
+# --- Every unit of a subtree (an organisation-wide export) ----------------------------------
+
+
+def build_unit_exports(*, wave: Wave, unit: Unit, view: tuple[str, tuple]) -> list[Export]:
+    """One view (a breakdown without child units) of the unit and of every unit under it,
+    each through the guard: the organisation by unit x role level, say. Reads a few queries
+    per 500 units (`SummaryReader.summarize_units`)."""
+    name, by = view
+    if "child_units" in by:
+        raise BadBreakdown(_("Every unit is already listed: choose another breakdown."))
+    reader = SummaryReader(wave)
+    units = list(Unit.objects.subtree(unit).order_by("path"))
+    summaries: dict[int, Summary] = {}
+    for start in range(0, len(units), 500):
+        summaries.update(reader.summarize_units(wave=wave, units=units[start : start + 500], by=by))
+    require_guarded(all_figures(summaries.values()))
+    reasons = _reason_labels(reader.questions)
+    topics = [
+        q.topic
+        for q in reader.questions.values()
+        if q.purpose == Question.Purpose.EXPERIENCED and q.topic
+    ]
+    measures = measure_list(
+        dimensions=[(d.code, d.name) for d in reader.dimensions], topics=topics, reasons=reasons
+    )
+    return [
+        Export(
+            wave=wave,
+            unit=each,
+            k=wave.k,
+            views=[ExportView(name=name, summary=summaries[each.pk])],
+            measures=measures,
+            reasons=reasons,
+            published_at=reader.publication.published_at,
+        )
+        for each in units
+    ]
+
+
+def write_units_csv(exports: Sequence[Export], target: BinaryIO) -> int:
+    """The exports of `build_unit_exports` as one CSV (one header); returns the data rows."""
+    rows = 0
+    for index, export in enumerate(exports):
+        lines = csv_lines(export)
+        header = next(lines)
+        if index == 0:
+            target.write(header.encode())
+        for line in lines:
+            target.write(line.encode())
+            rows += 1
+    return rows
+
+
+def write_units_xlsx(exports: Sequence[Export], target: BinaryIO | str) -> int:
+    """The exports of `build_unit_exports` on one sheet (constant memory, no formulas or
+    URLs); returns the data rows."""
+    workbook = xlsxwriter.Workbook(
+        target,
+        {
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
+    name = exports[0].views[0].name if exports else "units"
+    sheet = workbook.add_worksheet(sheet_title(f"units x {name}"))
+    bold = workbook.add_format({"bold": True})
+    number = workbook.add_format({"num_format": "0.0"})
+    for column, title in enumerate(CSV_COLUMNS):
+        sheet.write_string(0, column, title, bold)
+    sheet.freeze_panes(1, 0)
+    row_index = 0
+    for export in exports:
+        wave, unit = neutralise(export.wave.name), neutralise(export.unit.name)
+        for row in export_rows(export):
+            row_index += 1
+            for column, text in enumerate(
+                (wave, unit, neutralise(row.breakdown), neutralise(row.group),
+                 neutralise(row.measure))
+            ):  # fmt: skip
+                sheet.write_string(row_index, column, text)
+            for column, text in ((5, row.value), (6, row.low), (7, row.high)):
+                value = _number(text)
+                if value is not None:
+                    sheet.write_number(row_index, column, value, number)
+            if row.n is not None:
+                sheet.write_number(row_index, 8, row.n)
+            sheet.write_boolean(row_index, 9, row.suppressed)
+    workbook.close()
+    return row_index

@@ -52,6 +52,11 @@ class ExportQueryForm(DashboardQueryForm):
     """?wave=&unit=&by= of an export; `by` is checked by reports.exports.parse_views."""
 
     by = forms.CharField(label=_("Breakdown"), required=False, max_length=100, strip=True)
+    units = forms.ChoiceField(
+        label=_("Units"),
+        required=False,
+        choices=[("", _("this unit")), ("each", _("this unit and each unit under it"))],
+    )
 
 
 class ActionPlanForm(forms.Form):

@@ -344,7 +344,9 @@ def audit_log(request):
 # --- Exports ----------------------------------------------------------------------------------
 
 
-def _export_for_user(request: HttpRequest, fmt: str) -> exports.Export | HttpResponse:
+def _export_for_user(
+    request: HttpRequest, fmt: str
+) -> exports.Export | list[exports.Export] | HttpResponse:
     """The guarded export the query asks for, audit-logged with its parameters; or a page
     explaining what was wrong."""
     form = ExportQueryForm(request.GET)
@@ -362,7 +364,22 @@ def _export_for_user(request: HttpRequest, fmt: str) -> exports.Export | HttpRes
         )
     except BadBreakdown as error:
         return problem(request, str(error))
-    export = exports.build_export(wave=selection.wave, unit=selection.unit, views=views)
+    each = form.cleaned_data["units"] == "each"
+    if each:
+        # Every unit under this one, each by one breakdown (role level unless another is
+        # named): the organisation by unit x role level.
+        if not form.cleaned_data["by"]:
+            views = [("role_level", ("role_level",))]
+        try:
+            if len(views) != 1:
+                raise BadBreakdown(_("Name one breakdown for an export of every unit."))
+            export = exports.build_unit_exports(
+                wave=selection.wave, unit=selection.unit, view=views[0]
+            )
+        except BadBreakdown as error:
+            return problem(request, str(error))
+    else:
+        export = exports.build_export(wave=selection.wave, unit=selection.unit, views=views)
     record(
         request,
         action=AuditEvent.Action.EXPORT,
@@ -370,12 +387,14 @@ def _export_for_user(request: HttpRequest, fmt: str) -> exports.Export | HttpRes
         wave=selection.wave.pk,
         unit=selection.unit.pk,
         views=[name for name, _by in views],
+        units="each" if each else "one",
     )
     return export
 
 
-def _filename(export: exports.Export, extension: str) -> str:
-    name = slugify(f"power-climate {export.wave.name} {export.unit.name}")[:120]
+def _filename(export: exports.Export, extension: str, each: bool = False) -> str:
+    scope = " every unit" if each else ""
+    name = slugify(f"power-climate {export.wave.name} {export.unit.name}{scope}")[:120]
     return f"{name or 'power-climate'}.{extension}"
 
 
@@ -387,6 +406,19 @@ def export_csv(request):
     export = _export_for_user(request, "csv")
     if isinstance(export, HttpResponse):
         return export
+    if isinstance(export, list):
+        # Written here, inside the read snapshot, then sent from the file.
+        target = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it)
+        exports.write_units_csv(export, target)
+        target.seek(0)
+        response = FileResponse(
+            target,
+            as_attachment=True,
+            filename=_filename(export[0], "csv", each=True),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Cache-Control"] = "no-store"
+        return response
     response = StreamingHttpResponse(
         exports.csv_lines(export), content_type="text/csv; charset=utf-8"
     )
@@ -405,12 +437,16 @@ def export_xlsx(request):
     if isinstance(export, HttpResponse):
         return export
     target = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it)
-    exports.write_xlsx(export, target)
+    each = isinstance(export, list)
+    if each:
+        exports.write_units_xlsx(export, target)
+    else:
+        exports.write_xlsx(export, target)
     target.seek(0)
     response = FileResponse(
         target,
         as_attachment=True,
-        filename=_filename(export, "xlsx"),
+        filename=_filename(export[0] if each else export, "xlsx", each=each),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
     response["Cache-Control"] = "no-store"

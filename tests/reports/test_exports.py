@@ -10,8 +10,9 @@ from django.http import FileResponse, StreamingHttpResponse
 from django.urls import reverse
 
 from reports import aggregation, dashboards
-from reports.exports import CSV_COLUMNS
+from reports.exports import CSV_COLUMNS, neutralise
 from reports.models import AuditEvent
+from surveys.models import Unit
 from tests.factories import make_hr, make_leader
 from tests.reports.dashboard_data import fast_password_hashing, published_org  # noqa: F401
 
@@ -195,3 +196,65 @@ def test_printable_report_has_every_chart_as_a_table(client, published_org):  # 
     assert "<details" not in html  # tables are always open in print
     assert 'data-static="true"' in html
     assert AuditEvent.objects.get(action=AuditEvent.Action.EXPORT).detail["format"] == "print"
+
+
+def _every_unit(client, org, unit, fmt="csv", **extra):
+    url = reverse(f"reports:export_{fmt}")
+    return client.get(url, {"wave": org.current.pk, "unit": unit.pk, "units": "each", **extra})
+
+
+def test_every_unit_export_lists_each_unit_by_role_level_with_its_own_figures(
+    client,
+    published_org,  # noqa: F811
+):
+    """HR's organisation-wide export: every unit under the chosen one, each by role level,
+    with exactly the figures of that unit's own export."""
+    org = published_org
+    client.force_login(make_hr())
+    response = _every_unit(client, org, org.root)
+    assert response.status_code == 200
+    assert "every-unit" in response["Content-Disposition"]
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    event = AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT).latest("at")
+    assert event.detail["units"] == "each"
+    everyone = list(Unit.objects.subtree(org.root))  # as stored (tests rename some in memory)
+    assert {r["unit"] for r in rows} == {neutralise(u.name) for u in everyone}
+    assert {r["breakdown"] for r in rows} == {"role_level"}
+    for unit in everyone:
+        own = _csv(client, org, unit, by="role_level")
+        mine = [r for r in rows if r["unit"] == neutralise(unit.name)]
+        assert mine == own
+    suppressed = [r for r in rows if r["suppressed"] == "true"]
+    assert suppressed and all(r["value"] == "" and r["n"] == "" for r in suppressed)
+
+    book = openpyxl.load_workbook(
+        io.BytesIO(b"".join(_every_unit(client, org, org.root, fmt="xlsx").streaming_content))
+    )
+    [sheet] = book.worksheets
+    values = list(sheet.iter_rows(values_only=True))
+    assert list(values[0]) == CSV_COLUMNS
+    assert len(values) - 1 == len(rows)
+
+
+def test_every_unit_export_keeps_a_leader_inside_their_units(client, published_org):  # noqa: F811
+    org = published_org
+    client.force_login(make_leader(org.sales))
+    response = _every_unit(client, org, org.sales)
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    units = {r["unit"] for r in csv.DictReader(io.StringIO(text))}
+    assert units == {neutralise(u.name) for u in Unit.objects.subtree(org.sales)}
+    assert neutralise(Unit.objects.get(pk=org.root.pk).name) not in units
+    assert _every_unit(client, org, org.root).status_code == 403
+
+
+@pytest.mark.parametrize("by", ["child_units", "", "role_level,tenure_band"])
+def test_every_unit_export_takes_one_breakdown_without_child_units(client, published_org, by):  # noqa: F811
+    org = published_org
+    client.force_login(make_hr())
+    response = _every_unit(client, org, org.root, by=by)
+    if by == "child_units":
+        assert response.status_code == 400
+        assert "Every unit is already listed" in response.content.decode()
+    else:
+        assert response.status_code == 200
