@@ -193,6 +193,21 @@ def _merged(buckets) -> dict:
     return total
 
 
+def _grouping(ctx: _Context, by: tuple[str, ...]) -> tuple[Question | None, list[str], Q]:
+    """For a breakdown: its demographic question (or None), the summary columns its groups
+    are keyed by, and the filter that picks its rows (a demographic's own variant rows, or
+    the rows without a demographic)."""
+    demo = next((ctx.demographics[b] for b in by if b in ctx.demographics), None)
+    fields = ["unit_id"]
+    if "role_level" in by:
+        fields += ["role_lo", "role_hi"]
+    if "tenure_band" in by:
+        fields += ["tenure"]
+    if demo is not None:
+        fields += ["demo_value"]
+    return demo, fields, Q(demo_question=demo.pk if demo is not None else 0)
+
+
 def _summarize_waves(
     contexts: Sequence[_Context], unit: Unit, by: tuple[str, ...]
 ) -> dict[int, Summary]:
@@ -203,17 +218,7 @@ def _summarize_waves(
     units = [unit]
     if "child_units" in by:
         units += list(unit.children.order_by("name"))
-    demo = next((base_ctx.demographics[b] for b in by if b in base_ctx.demographics), None)
-    group_fields = ["unit_id"]
-    if "role_level" in by:
-        group_fields += ["role_lo", "role_hi"]
-    if "tenure_band" in by:
-        group_fields += ["tenure"]
-    if demo is not None:
-        group_fields += ["demo_value"]
-        rows_filter = Q(demo_question=demo.pk)
-    else:
-        rows_filter = Q(demo_question=0)
+    demo, group_fields, rows_filter = _grouping(base_ctx, by)
     base = Q(wave_id__in=wave_ids, unit_id__in=[u.pk for u in units]) & rows_filter
     totals_filter = Q(wave_id__in=wave_ids, unit_id=unit.pk, demo_question=0)
     # Without a demographic, a breakdown's groups partition the unit (every response is
@@ -272,15 +277,7 @@ def _summarize_units(
     in a few queries."""
     if "child_units" in by:
         raise BadBreakdown(_("Child units cannot be combined with every unit at once."))
-    demo = next((ctx.demographics[b] for b in by if b in ctx.demographics), None)
-    group_fields = ["unit_id"]
-    if "role_level" in by:
-        group_fields += ["role_lo", "role_hi"]
-    if "tenure_band" in by:
-        group_fields += ["tenure"]
-    if demo is not None:
-        group_fields += ["demo_value"]
-    rows_filter = Q(demo_question=demo.pk if demo is not None else 0)
+    demo, group_fields, rows_filter = _grouping(ctx, by)
     derive_total = bool(by) and demo is None
     raw: dict[int, dict[tuple, dict]] = defaultdict(lambda: defaultdict(_bucket))
     for start in range(0, len(units), chunk):

@@ -303,10 +303,10 @@ def _number(text: str) -> float | None:
         return None
 
 
-def write_xlsx(export: Export, target: BinaryIO | str) -> None:
-    """Write the XLSX export: a README sheet explaining the figures and the suppression, then
-    one sheet per view with bold frozen headers, column widths and a filter."""
-    workbook = xlsxwriter.Workbook(
+def _workbook(target: BinaryIO | str) -> xlsxwriter.Workbook:
+    """A workbook written in constant memory that never turns text into formulas, links or
+    numbers (names and comments stay text, whatever they start with)."""
+    return xlsxwriter.Workbook(
         target,
         {
             "constant_memory": True,
@@ -315,6 +315,12 @@ def write_xlsx(export: Export, target: BinaryIO | str) -> None:
             "strings_to_numbers": False,
         },
     )
+
+
+def write_xlsx(export: Export, target: BinaryIO | str) -> None:
+    """Write the XLSX export: a README sheet explaining the figures and the suppression, then
+    one sheet per view with bold frozen headers, column widths and a filter."""
+    workbook = _workbook(target)
     bold = workbook.add_format({"bold": True, "bg_color": "#E9ECEF", "border": 1})
     title = workbook.add_format({"bold": True, "font_size": 14})
     wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
@@ -476,15 +482,7 @@ def write_units_csv(exports: Sequence[Export], target: BinaryIO) -> int:
 def write_units_xlsx(exports: Sequence[Export], target: BinaryIO | str) -> int:
     """The exports of `build_unit_exports` on one sheet (constant memory, no formulas or
     URLs); returns the data rows."""
-    workbook = xlsxwriter.Workbook(
-        target,
-        {
-            "constant_memory": True,
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-            "strings_to_numbers": False,
-        },
-    )
+    workbook = _workbook(target)
     name = exports[0].views[0].name if exports else "units"
     sheet = workbook.add_worksheet(sheet_title(f"units x {name}"))
     bold = workbook.add_format({"bold": True})
