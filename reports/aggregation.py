@@ -98,15 +98,40 @@ class _Context:
     demographics: dict[str, Question]
 
 
+# An instrument's questions and dimensions per (instrument, revision): read once per process
+# until the instrument is edited (`surveys.apps` renews its revision then).
+_INSTRUMENTS: dict[tuple, tuple[dict[int, Question], list[Dimension]]] = {}
+
+
+def _instrument_content(wave: Wave) -> tuple[dict[int, Question], list[Dimension]]:
+    instrument = wave.instrument  # loaded with the wave where the caller can
+    key = (instrument.pk, instrument.revision)
+    content = _INSTRUMENTS.get(key)
+    if content is None:
+        content = (
+            {q.pk: q for q in Question.objects.filter(instrument_id=instrument.pk)},
+            list(Dimension.objects.filter(instrument_id=instrument.pk)),
+        )
+        if len(_INSTRUMENTS) >= 16:
+            _INSTRUMENTS.clear()
+        _INSTRUMENTS[key] = content
+    return content
+
+
+def forget_cached_instruments() -> None:
+    """Empty the instrument cache (tests roll the database back under it)."""
+    _INSTRUMENTS.clear()
+
+
 def _context(wave: Wave) -> _Context:
     publication = Publication.objects.filter(wave=wave).first() or Publication(wave=wave)
-    questions = {q.pk: q for q in Question.objects.filter(instrument_id=wave.instrument_id)}
+    questions, dimensions = _instrument_content(wave)
     return _Context(
         wave=wave,
         publication=publication,
         published=frozenset(publication.published_cells),
         questions=questions,
-        dimensions=list(Dimension.objects.filter(instrument_id=wave.instrument_id)),
+        dimensions=dimensions,
         roles={r.rank: r for r in RoleLevel.objects.all()},
         tenures={t.rank: t for t in TenureBand.objects.all()},
         demographics={
@@ -512,7 +537,7 @@ def history(wave: Wave, waves: int = 10) -> list[Wave]:
     their publications (one query)."""
     rows = list(
         Wave.objects.filter(instrument_id=wave.instrument_id, opens_at__lte=wave.opens_at)
-        .select_related("publication")
+        .select_related("publication", "instrument")
         .order_by("-opens_at", "pk")[: waves + 1]
     )
     current = [w for w in rows if w.pk == wave.pk] or [wave]

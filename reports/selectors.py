@@ -51,7 +51,9 @@ def picker_units(*, user: User | AnonymousUser) -> tuple[list[UnitOption], bool]
 def picker_waves(*, user: User | AnonymousUser) -> list[Wave]:
     """The waves a user may read, newest first, with their publication (one query)."""
     return list(
-        access.readable_waves(user).select_related("publication").order_by("-opens_at", "pk")
+        access.readable_waves(user)
+        .select_related("publication", "instrument")
+        .order_by("-opens_at", "pk")
     )
 
 

@@ -147,6 +147,9 @@ class Instrument(models.Model):
     copied_from = models.ForeignKey(
         "self", models.SET_NULL, null=True, blank=True, related_name="copies"
     )
+    # Renewed whenever a section, question or dimension of the instrument is saved or deleted
+    # (surveys.apps), so that a cache of its questions knows when to read them again.
+    revision = models.UUIDField(default=uuid.uuid4, editable=False)
 
     class Meta:
         ordering = ["name"]

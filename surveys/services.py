@@ -7,6 +7,7 @@ transaction that stores the response, and nothing records which response it prod
 
 import json
 import secrets
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,6 +202,8 @@ def copy_instrument(
             for q in instrument.questions.all()
         ]
     )
+    # bulk_create sends no post_save: renew the revision for the question caches by hand.
+    Instrument.objects.filter(pk=copy.pk).update(revision=uuid.uuid4())
     return copy
 
 
@@ -393,8 +396,30 @@ def clean_answers(*, questions: Sequence[Question], raw: Mapping[str, object]) -
     return result
 
 
+# An instrument's questions per (instrument, revision), for the survey pages: read once per
+# process until the instrument is edited (its revision is renewed then). A few instruments.
+_QUESTIONS: dict[tuple[int, uuid.UUID], list[Question]] = {}
+_QUESTIONS_KEPT = 16
+
+
 def questions_of(wave: Wave) -> list[Question]:
-    return instrument_questions(instrument_id=wave.instrument_id)
+    """The wave's questions in order. Read from the database once per instrument revision
+    (load the wave with `select_related("instrument")` to save the revision's read); the
+    Question objects are shared, so callers must not change them."""
+    instrument = wave.instrument
+    key = (instrument.pk, instrument.revision)
+    questions = _QUESTIONS.get(key)
+    if questions is None:
+        questions = instrument_questions(instrument_id=instrument.pk)
+        if len(_QUESTIONS) >= _QUESTIONS_KEPT:
+            _QUESTIONS.clear()
+        _QUESTIONS[key] = questions
+    return list(questions)
+
+
+def forget_cached_questions() -> None:
+    """Empty the questions cache (tests roll the database back under it)."""
+    _QUESTIONS.clear()
 
 
 def instrument_questions(*, instrument_id: int) -> list[Question]:
@@ -425,7 +450,7 @@ def form_nonce_is_usable(*, wave: Wave, nonce: str | None) -> bool:
 
 def invitation_for_token(token: str) -> Invitation:
     """The invitation a link token belongs to, or InvitationInvalid / AlreadySubmitted."""
-    invitation = Invitation.objects.select_related("wave").for_token(token).first()
+    invitation = Invitation.objects.select_related("wave__instrument").for_token(token).first()
     if invitation is None:
         raise InvitationInvalid(_("This survey link is not valid. Check that it was copied whole."))
     if invitation.used:

@@ -39,5 +39,10 @@ def _empty_cache():
     # Dashboards keep their charts in Django's cache (per process): every test starts empty.
     from django.core.cache import cache
 
+    from reports.aggregation import forget_cached_instruments
+    from surveys.services import forget_cached_questions
+
     cache.clear()
+    forget_cached_questions()  # the database is rolled back under the process's caches
+    forget_cached_instruments()
     yield

@@ -18,7 +18,7 @@ from tests.factories import UnitFactory, UserFactory, WaveFactory, make_hr, make
 pytestmark = pytest.mark.django_db
 
 K = 5
-QUERIES = 20  # per summary call, whatever the breakdown or the number of responses
+QUERIES = 18  # per summary call, whatever the breakdown or the number of responses
 
 
 # --- Fixtures ----------------------------------------------------------------------------------

@@ -502,3 +502,17 @@ def test_survey_pages_cost_a_fixed_number_of_queries(
         client.get(open_answer_url(wave))
     with django_assert_max_num_queries(15):
         client.post(answer_url(token), {"VOICE_RAISE": "3", "COMMENT_CHANGE": "x"})
+
+
+def test_an_edited_question_is_shown_at_once_though_questions_are_cached(client, wave, token):
+    """The survey pages keep an instrument's questions per process until it is edited: an
+    edit (the admin saves the question) is on the next page served."""
+    first = client.get(answer_url(token)).content.decode()
+    question = wave.instrument.questions.order_by("pk").first()
+    assert html.escape(question.text) in first
+    question.text = "How often did someone take credit for your work?"
+    question.save()
+    again = client.get(answer_url(token)).content.decode()
+    assert "How often did someone take credit for your work?" in again
+    question.delete()
+    assert "How often did someone take credit" not in client.get(answer_url(token)).content.decode()
