@@ -272,8 +272,6 @@ def coarsen(*, wave: Wave, attributes: Attributes) -> Attributes:
     (DESIGN point 3): drop the tenure band first, then replace the unit by its parent, then
     merge the role level with its neighbour. Without a roster for the wave nothing is known
     about group sizes, so the attributes are kept (the wave page warns HR)."""
-    if not Headcount.objects.filter(wave=wave).exists():
-        return attributes
     k = wave.k
     # Rows are read per subtree, only as far up as coarsening has to go: a typical
     # respondent's group is large enough at their own unit, which is one small indexed read.
@@ -296,10 +294,15 @@ def coarsen(*, wave: Wave, attributes: Attributes) -> Attributes:
     tenure = attributes.tenure_band
     low = high = attributes.role_level
     ranks = (low.rank, high.rank)
+    people(unit, ranks, None)  # reads the unit's subtree
+    if not loaded[unit.path] and not Headcount.objects.filter(wave=wave).exists():
+        return attributes  # no roster for this wave at all
     if tenure is not None and people(unit, ranks, tenure.pk) < k:
         tenure = None
     while people(unit, ranks, None) < k and unit.parent_id is not None:
         unit = unit.parent
+    if people(unit, ranks, None) >= k:  # the usual case: no level to merge
+        return Attributes(unit=unit, role_level=low, role_level_to=None, tenure_band=tenure)
     levels = list(RoleLevel.objects.order_by("rank"))
     while people(unit, ranks, None) < k and (
         levels[0].rank < low.rank or high.rank < levels[-1].rank
