@@ -186,7 +186,7 @@ def test_by_default_an_open_wave_shows_no_figure_until_it_closes(
     query = {"wave": world.wave.pk, "unit": world.units["ops"].pk}
     page = client.get(reverse("reports:dashboard"), query).content.decode()
     assert "The figures of this wave appear when it closes" in page
-    assert "ops comment" not in page.lower()
+    assert "ops comment" not in page.lower() and 'id="comments"' not in page
     _, token = ApiToken.issue(user=leader, name="watch")
     api = client.get(
         reverse("reports:api_summary", args=[world.wave.pk]),
