@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from django.core.cache import cache
 from django.db.models import Q, Sum
 from django.utils.translation import gettext as _
 
@@ -123,17 +124,36 @@ def forget_cached_instruments() -> None:
     _INSTRUMENTS.clear()
 
 
+# Role levels and tenure bands label every figure; they change rarely. Kept in Django's cache
+# for a minute at most; a save or delete in this process forgets them at once (reports.apps).
+LEVELS_KEY = "reports:levels"
+LEVELS_CACHE_SECONDS = 60
+
+
+def levels() -> tuple[dict[int, RoleLevel], dict[int, TenureBand]]:
+    """Role levels and tenure bands by rank."""
+    cached = cache.get(LEVELS_KEY)
+    if cached is None:
+        cached = (
+            {r.rank: r for r in RoleLevel.objects.all()},
+            {t.rank: t for t in TenureBand.objects.all()},
+        )
+        cache.set(LEVELS_KEY, cached, LEVELS_CACHE_SECONDS)
+    return cached
+
+
 def _context(wave: Wave) -> _Context:
     publication = Publication.objects.filter(wave=wave).first() or Publication(wave=wave)
     questions, dimensions = _instrument_content(wave)
+    roles, tenures = levels()
     return _Context(
         wave=wave,
         publication=publication,
         published=frozenset(publication.published_cells),
         questions=questions,
         dimensions=dimensions,
-        roles={r.rank: r for r in RoleLevel.objects.all()},
-        tenures={t.rank: t for t in TenureBand.objects.all()},
+        roles=roles,
+        tenures=tenures,
         demographics={
             q.code.lower(): q
             for q in questions.values()
