@@ -6,16 +6,45 @@ import datetime as dt
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from reports.models import ActionPlan, Publication
 from reports.publication import publish
 from surveys.models import Unit, Wave
 
 
+class WaveLocked(ValueError):
+    """The wave cannot be re-opened (the message says why)."""
+
+
+def results_shown(wave: Wave) -> bool:
+    """Whether a wave without live results has shown its figures (it has closed and
+    published them)."""
+    publication = Publication.objects.filter(wave=wave).first()
+    return bool(
+        not wave.live_results
+        and publication is not None
+        and publication.published_at
+        and not publication.results_hidden
+        and publication.published_cells
+    )
+
+
 @transaction.atomic
 def open_wave(*, wave: Wave) -> Wave:
     """Open a draft or closed wave for responses (it accepts them between its opening and
-    closing times)."""
+    closing times). A closed wave whose figures have been shown once is not re-opened: its
+    next snapshot could be compared with them, so late answers would stand out (anonymity
+    point 6); raises WaveLocked."""
+    if wave.state == Wave.State.CLOSED and results_shown(wave):
+        raise WaveLocked(
+            _(
+                "The figures of “%(wave)s” have been published: re-opening it would let the "
+                "next figures be compared with them, singling out late answers. Start a new "
+                "wave instead."
+            )
+            % {"wave": wave.name}
+        )
     Wave.objects.filter(pk=wave.pk).update(state=Wave.State.OPEN)
     wave.refresh_from_db()
     return wave

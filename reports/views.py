@@ -287,7 +287,11 @@ def wave_detail(request, wave_id: int):
 def wave_open(request, wave_id: int):
     access.require_hr(request.user)
     wave = get_object_or_404(Wave, pk=wave_id)
-    services.open_wave(wave=wave)
+    try:
+        services.open_wave(wave=wave)
+    except services.WaveLocked as error:
+        messages.error(request, str(error))
+        return redirect("reports:waves")
     record(request, action=AuditEvent.Action.ADMIN, wave=wave.pk, change="opened")
     messages.success(request, _("“%(wave)s” is open.") % {"wave": wave.name})
     return redirect("reports:waves")

@@ -345,3 +345,17 @@ def test_an_edited_dimension_name_is_shown_at_once_though_instruments_are_cached
     wave = Wave.objects.select_related("instrument").get(pk=org.current.pk)
     after = dashboards.build_dashboard(wave=wave, unit=org.sales)
     assert (dimension.code, "Speaking up without fear") in after.dimensions
+
+
+def test_a_closed_wave_that_showed_its_figures_is_not_reopened(client, published_org):  # noqa: F811
+    """Without live results a wave shows one snapshot; re-opening it would allow a second one
+    to be compared with it. HR is told to start a new wave instead."""
+    org = published_org
+    Wave.objects.filter(pk=org.previous.pk).update(live_results=False)
+    client.force_login(make_hr())
+    page = client.get(reverse("reports:waves")).content.decode()
+    assert reverse("reports:wave_open", args=[org.previous.pk]) not in page
+    assert "Figures published: start a new wave" in page
+    response = client.post(reverse("reports:wave_open", args=[org.previous.pk]), follow=True)
+    assert "Start a new wave instead" in response.content.decode()
+    assert Wave.objects.get(pk=org.previous.pk).state == Wave.State.CLOSED
