@@ -21,12 +21,13 @@ import datetime as dt
 import io
 import json
 import math
+import multiprocessing
 import secrets
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -462,7 +463,14 @@ def generate(
     # answer index instead of inserting all over it (keys still reveal nothing of a person).
     all_uuids = uuid_bytes(rng, size)
     next_uuid = 0
-    pool = ThreadPoolExecutor(max_workers=1)
+    # Deciding a wave's pattern is Python work (seconds to minutes at 2,000 units): two worker
+    # processes (spawned, each with its own connection) decide them while this one goes on
+    # loading, so both cores stay busy and neither pattern waits for the GIL.
+    pool = ProcessPoolExecutor(
+        max_workers=PATTERN_PROCESSES,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_pattern_worker_init,
+    )
     patterns = []
     now = timezone.now()
     wave_ids = []
@@ -563,12 +571,12 @@ def generate(
             f"  wave {w + 1}: {folded} responses; copy {timer.totals['copy']:.1f} s, "
             f"fold {timer.totals['fold']:.1f} s so far"
         )
-        # The pattern is Python work: decide it in a second thread while this one goes on
-        # loading (the database works then), so the two cores are both busy.
-        patterns.append(pool.submit(_decide_pattern, wave.pk, pattern, log))
+        patterns.append(pool.submit(_decide_pattern, wave.pk, pattern))
     t = time.perf_counter()
     for future in patterns:
-        timer.totals["pattern"] += future.result()
+        name, seconds = future.result()
+        log(f"  {name}: suppression pattern ({pattern}) {seconds:.1f} s")
+        timer.totals["pattern"] += seconds
     pool.shutdown()
     t = timer.step("pattern_wait", t, "waiting for the last suppression patterns")
     with connection.cursor() as cursor:
@@ -591,14 +599,26 @@ def generate(
     summary = (
         "  generated in {total:.0f} s (org {org:.1f}, roster {roster:.1f}, answers {answers:.1f},"
         " copy {copy:.1f}, fold {fold:.1f}, commit {commit:.1f}, pattern {pattern:.1f} in"
-        " parallel, waiting for it {pattern_wait:.1f}, vacuum {vacuum:.1f})"
+        " two processes, waiting for them {pattern_wait:.1f}, vacuum {vacuum:.1f})"
     )
     log(summary.format_map(defaultdict(float, timer.totals)))
     return dataset
 
 
-def _decide_pattern(wave_id: int, pattern: str, log: Callable[[str], None]) -> float:
-    """Decide and store one wave's pattern (in the pattern thread); returns the seconds."""
+PATTERN_PROCESSES = 2
+
+
+def _pattern_worker_init() -> None:
+    """A spawned pattern process: the benchmark's settings, then Django."""
+    env.configure()
+    import django
+
+    django.setup()
+
+
+def _decide_pattern(wave_id: int, pattern: str) -> tuple[str, float]:
+    """Decide and store one wave's pattern (in a pattern process); returns its name and the
+    seconds it took."""
     from django.db import connection
 
     from reports import publication as publication_module
@@ -615,9 +635,7 @@ def _decide_pattern(wave_id: int, pattern: str, log: Callable[[str], None]) -> f
             _primary_pattern(wave, publication)
     finally:
         connection.close()
-    seconds = time.perf_counter() - started
-    log(f"  {wave.name}: suppression pattern ({pattern}) {seconds:.1f} s")
-    return seconds
+    return wave.name, time.perf_counter() - started
 
 
 def _primary_pattern(wave, publication) -> None:
