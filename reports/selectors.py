@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from reports import access, scoring
 from reports import rates as rates_module
+from reports.anonymity import guard, require_guarded
 from reports.anonymity_engine import mask_comment, mentions_harassment, shuffled
 from reports.models import ActionPlan, AuditEvent, Publication
 from surveys.models import Comment, Headcount, Question, Unit, Wave
@@ -176,14 +177,23 @@ def _publication(wave: Wave) -> Publication | None:
         return None
 
 
-def published_rate(publication: Publication | None, key: str) -> tuple[int, int] | None:
+def published_rate(publication: Publication | None, key: str, *, k: int) -> tuple[int, int] | None:
     """(invitations used, invitations sent) as counted at the last publication, for a unit id
-    (str) or "wave"; None when nothing is published or the rate is withheld
-    (`reports.rates`)."""
-    if publication is None or key not in publication.rates:
+    (str) or "wave", through the anonymity guard like every other figure (cell "RATE|key",
+    n = invitations sent; the publishable cells are the rates `reports.rates` kept); None when
+    nothing is published or the rate is withheld."""
+    if publication is None:
         return None
-    used, invited = publication.rates[key]
-    return used, invited
+    counts = publication.rates.get(key)
+    figure = guard(
+        cell=f"RATE|{key}",
+        n=counts[1] if counts else 0,
+        measures=tuple(counts) if counts else None,
+        k=k,
+        published=frozenset(f"RATE|{shown}" for shown in publication.rates),
+    )
+    require_guarded([figure])
+    return None if figure.suppressed else figure.measures
 
 
 def wave_overview(*, waves: list[Wave] | None = None) -> list[WaveRow]:
@@ -205,7 +215,7 @@ def wave_overview(*, waves: list[Wave] | None = None) -> list[WaveRow]:
     rows = []
     for wave in waves:
         publication = _publication(wave)
-        whole = published_rate(publication, rates_module.WAVE)
+        whole = published_rate(publication, rates_module.WAVE, k=wave.k)
         rows.append(
             WaveRow(
                 wave=wave,
@@ -236,7 +246,7 @@ def unit_rates(
         publication = Publication.objects.filter(wave=wave).first()
     result = []
     for unit in units:
-        counts = published_rate(publication, str(unit.pk))
+        counts = published_rate(publication, str(unit.pk), k=wave.k)
         result.append(
             UnitRate(
                 unit=unit,
@@ -255,7 +265,7 @@ def subtree_rates(*, waves: list[Wave], unit: Unit) -> dict[int, tuple[int, int]
     """(invitations used, invitations sent) over the unit's subtree as published, per wave id
     (None where withheld or not published)."""
     # The waves of a dashboard come with their publication (select_related): no query then.
-    return {wave.pk: published_rate(_publication(wave), str(unit.pk)) for wave in waves}
+    return {wave.pk: published_rate(_publication(wave), str(unit.pk), k=wave.k) for wave in waves}
 
 
 def wave_units_for_rates(*, wave: Wave, max_depth: int = 2) -> list[Unit]:

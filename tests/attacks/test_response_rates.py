@@ -82,3 +82,16 @@ def test_the_response_rate_a_leader_sees_moves_only_with_a_publication(
     with django_capture_on_commit_callbacks(execute=True):
         submit(world, people[5])  # one more, no new batch
     assert card() == shown
+
+
+def test_rates_pass_the_one_guard_even_if_a_small_one_was_stored(world):
+    """Rates leave the reports app through `anonymity.guard` like every other figure: a rate
+    of fewer than k invitations is withheld even if it were in the publication's list."""
+    from reports.models import Publication
+
+    publication = Publication.objects.get(wave=world.wave)
+    solo = world.units["solo"]
+    publication.rates[str(solo.pk)] = [1, 1]
+    publication.save()
+    rates = {r.unit.pk: r for r in unit_rates(wave=world.wave, units=[solo], depth=None)}
+    assert rates[solo.pk].withheld and rates[solo.pk].responded is None
