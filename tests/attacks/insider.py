@@ -16,17 +16,14 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group as AuthGroup
-
-from reports.access import HR_GROUP, readable_units
+from reports.access import readable_units
 from reports.aggregation import Summary, summarize
-from reports.models import LeaderGrant
 from reports.publication import publish
 from surveys import services
 from surveys.models import Instrument, Response, RoleLevel, TenureBand, Unit, Wave
 from tests.factories import WaveFactory
 from tests.fuzz.support import compact_instrument_data
+from tests.reports import anonymity_data
 
 K = 5
 # Every breakdown a dashboard, export or API call can ask for in the compact survey.
@@ -168,17 +165,9 @@ def next_wave(world: World, people: Sequence[Person], *, publish_now: bool = Tru
 # --- Accounts -----------------------------------------------------------------------------------
 
 
-def hr_user():
-    user = get_user_model().objects.create(username=f"hr-{get_user_model().objects.count()}")
-    user.groups.add(AuthGroup.objects.get(name=HR_GROUP))
-    return user
-
-
-def leader_of(*units: Unit):
-    user = get_user_model().objects.create(username=f"lead-{get_user_model().objects.count()}")
-    for unit in units:
-        LeaderGrant.objects.create(user=user, unit=unit)
-    return user
+# The same accounts as the adversary tests use (no password: these tests never log in).
+hr_user = anonymity_data.hr_user
+leader_of = anonymity_data.leader_of
 
 
 # --- What the insider reads ---------------------------------------------------------------------
