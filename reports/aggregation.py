@@ -565,15 +565,6 @@ def history(wave: Wave, waves: int = 10) -> list[Wave]:
     return list(reversed(earlier[: waves - 1])) + current
 
 
-def trend(*, wave: Wave, unit: Unit, waves: int = 10) -> list[TrendPoint]:
-    """The unit's guarded totals in up to `waves` waves of the same instrument, oldest first,
-    ending with `wave`: a fixed number of queries whatever the number of waves."""
-    points = history(wave, waves)
-    reader = SummaryReader(points[-1])
-    totals = reader.totals(waves=points, unit=unit)
-    return [TrendPoint(wave=w, total=totals[w.pk]) for w in points]
-
-
 class SummaryReader:
     """Summaries of one unit in waves of one instrument, reading the instrument, its questions
     and the role levels once (`summarize` is one summary with a reader of its own): the same

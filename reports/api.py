@@ -21,10 +21,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
-from reports import access, aggregation, scoring
+from reports import access, aggregation, scoring, selectors
 from reports.anonymity import require_guarded
 from reports.audit import record
-from reports.models import ApiToken, AuditEvent, Publication
+from reports.models import ApiToken, AuditEvent
 from reports.signals import publish_overdue_results
 from reports.snapshot import published_snapshot
 from surveys.models import Unit, Wave
@@ -350,13 +350,6 @@ def serialise_summary(summary: aggregation.Summary, reasons: Mapping[int, str]) 
     }
 
 
-def _publication(wave: Wave) -> Publication | None:
-    try:
-        return wave.publication
-    except Publication.DoesNotExist:
-        return None
-
-
 # --- Endpoints ----------------------------------------------------------------------------------
 
 
@@ -373,7 +366,7 @@ def wave_list(request: HttpRequest) -> dict:
 
 
 def _wave(wave: Wave) -> dict:
-    publication = _publication(wave)
+    publication = selectors.publication_of(wave)
     return {
         "id": wave.pk,
         "name": wave.name,

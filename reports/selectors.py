@@ -170,7 +170,7 @@ class WaveRow:
     top_units: list[UnitRate]
 
 
-def _publication(wave: Wave) -> Publication | None:
+def publication_of(wave: Wave) -> Publication | None:
     try:
         return wave.publication
     except Publication.DoesNotExist:
@@ -214,7 +214,7 @@ def wave_overview(*, waves: list[Wave] | None = None) -> list[WaveRow]:
     )
     rows = []
     for wave in waves:
-        publication = _publication(wave)
+        publication = publication_of(wave)
         whole = published_rate(publication, rates_module.WAVE, k=wave.k)
         rows.append(
             WaveRow(
@@ -265,7 +265,7 @@ def subtree_rates(*, waves: list[Wave], unit: Unit) -> dict[int, tuple[int, int]
     """(invitations used, invitations sent) over the unit's subtree as published, per wave id
     (None where withheld or not published)."""
     # The waves of a dashboard come with their publication (select_related): no query then.
-    return {wave.pk: published_rate(_publication(wave), str(unit.pk), k=wave.k) for wave in waves}
+    return {wave.pk: published_rate(publication_of(wave), str(unit.pk), k=wave.k) for wave in waves}
 
 
 def wave_units_for_rates(*, wave: Wave, max_depth: int = 2) -> list[Unit]:
