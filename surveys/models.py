@@ -314,6 +314,9 @@ class Wave(models.Model):
         ),
     )
     open_link_key = models.CharField(max_length=64, unique=True, editable=False)
+    # Renewed whenever the wave's roster (its headcounts) changes: the submission path keeps
+    # each roster cell's coarsened attributes per (wave, roster revision, k).
+    roster_revision = models.UUIDField(default=uuid.uuid4, editable=False)
     support_resources = models.TextField(
         _("support resources"),
         blank=True,

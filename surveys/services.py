@@ -7,13 +7,15 @@ transaction that stores the response, and nothing records which response it prod
 
 import json
 import secrets
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from surveys.models import (
@@ -264,7 +266,46 @@ def create_invitations(*, wave: Wave, roster: Sequence[RosterRow], expires_at=No
                 tenure_band_id=tenure_id,
                 people=people,
             )
+    # Coarsening read the old headcounts: results kept under the old revision are forgotten.
+    Wave.objects.filter(pk=wave.pk).update(roster_revision=uuid.uuid4())
     return tokens
+
+
+# Coarsened attributes per roster cell, for the submission path: read once per process for
+# each (wave, roster revision, k, unit, role level, tenure band). A wave's headcounts change
+# only with a new roster revision (create_invitations); the organisation tree can change under
+# an open wave, so an entry is also kept for a minute at most.
+_COARSENED: dict[tuple, tuple[float, Attributes]] = {}
+_COARSENED_KEPT = 100_000
+COARSENED_SECONDS = 60.0
+
+
+def coarsen_invitation(*, wave: Wave, invitation: Invitation) -> Attributes:
+    """`coarsen` for an invitation's roster cell, from the process's cache when it can be."""
+    key = (
+        wave.pk,
+        wave.roster_revision,
+        wave.k,
+        invitation.unit_id,
+        invitation.role_level_id,
+        invitation.tenure_band_id,
+    )
+    now = time.monotonic()
+    kept = _COARSENED.get(key)
+    if kept is not None and now - kept[0] < COARSENED_SECONDS:
+        return kept[1]
+    stored = coarsen(
+        wave=wave,
+        attributes=Attributes(
+            unit=invitation.unit,
+            role_level=invitation.role_level,
+            tenure_band=invitation.tenure_band,
+        ),
+    )
+    if len(_COARSENED) >= _COARSENED_KEPT:
+        _COARSENED.clear()
+    _COARSENED[key] = (now, stored)
+    return stored
 
 
 def coarsen(*, wave: Wave, attributes: Attributes) -> Attributes:
@@ -421,8 +462,9 @@ def questions_of(wave: Wave) -> list[Question]:
 
 
 def forget_cached_questions() -> None:
-    """Empty the questions cache (tests roll the database back under it)."""
+    """Empty the questions and coarsening caches (tests roll the database back under them)."""
     _QUESTIONS.clear()
+    _COARSENED.clear()
 
 
 def instrument_questions(*, instrument_id: int) -> list[Question]:
@@ -451,9 +493,62 @@ def form_nonce_is_usable(*, wave: Wave, nonce: str | None) -> bool:
     return FormNonce.objects.filter(wave=wave, nonce_hash=hash_token(nonce), used=False).exists()
 
 
+# The survey pages' one read of an invitation with its wave and the wave's instrument, as
+# `Invitation.objects.select_related("wave__instrument").for_token(token).first()` would read
+# it: the statement and the columns' converters are built once per process (compiling that
+# queryset cost more CPU than the rest of a submission's reads and writes together).
+_JOINED = (("i", Invitation), ("w", Wave), ("n", Instrument))
+_INVITATION_READ: dict[str, tuple[str, list]] = {}
+
+
+def _invitation_statement() -> tuple[str, list]:
+    built = _INVITATION_READ.get(connection.vendor)
+    if built is None:
+        quote = connection.ops.quote_name
+        columns, models = [], []
+        for alias, model in _JOINED:
+            fields = list(model._meta.concrete_fields)
+            columns += [f"{alias}.{quote(f.column)}" for f in fields]
+            converters = []
+            for f in fields:
+                col = f.get_col(alias)
+                functions = connection.ops.get_db_converters(col) + f.get_db_converters(connection)
+                converters.append([(convert, col) for convert in functions])
+            models.append((model, [f.attname for f in fields], converters))
+        sql = (
+            f"SELECT {', '.join(columns)} FROM {quote(Invitation._meta.db_table)} i "  # noqa: S608
+            f"JOIN {quote(Wave._meta.db_table)} w ON w.id = i.wave_id "
+            f"JOIN {quote(Instrument._meta.db_table)} n ON n.id = w.instrument_id "
+            "WHERE i.token_hash = %s"
+        )
+        built = _INVITATION_READ[connection.vendor] = (sql, models)
+    return built
+
+
+def _invitation_by_hash(token_hash: str) -> Invitation | None:
+    sql, models = _invitation_statement()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [token_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    objects, start = [], 0
+    for model, names, converters in models:
+        values = list(row[start : start + len(names)])
+        for index, functions in enumerate(converters):
+            for convert, col in functions:
+                values[index] = convert(values[index], col, connection)
+        objects.append(model.from_db(connection.alias, names, values))
+        start += len(names)
+    invitation, wave, instrument = objects
+    wave.instrument = instrument
+    invitation.wave = wave
+    return invitation
+
+
 def invitation_for_token(token: str) -> Invitation:
     """The invitation a link token belongs to, or InvitationInvalid / AlreadySubmitted."""
-    invitation = Invitation.objects.select_related("wave__instrument").for_token(token).first()
+    invitation = _invitation_by_hash(hash_token(token))
     if invitation is None:
         raise InvitationInvalid(_("This survey link is not valid. Check that it was copied whole."))
     if invitation.used:
@@ -495,24 +590,23 @@ def submit_response(
     questions = questions if questions is not None else questions_of(wave)
     clean = clean_answers(questions=questions, raw=answers)
     with transaction.atomic():
-        wave = Wave.objects.get(pk=wave.pk)  # the state as of this transaction
-        check_wave_open(wave)
         if invitation_token is not None:
             if invitation is None or invitation.token_hash != hash_token(invitation_token):
                 invitation = invitation_for_token(invitation_token)
             if invitation.wave_id != wave.pk:
                 raise InvitationInvalid(_("This link belongs to another survey."))
-            # Claim the invitation atomically: of two racing submissions exactly one updates.
-            if not Invitation.objects.filter(pk=invitation.pk, used=False).update(used=True):
+            # Claim the invitation atomically, and only while the wave accepts answers (as of
+            # this statement): of two racing submissions exactly one updates.
+            if not _claim_invitation(invitation):
+                wave = Wave.objects.get(pk=wave.pk)
+                check_wave_open(wave)
                 raise AlreadySubmitted(
                     _("This link has already been used: your answers are recorded."), wave=wave
                 )
-            attributes = Attributes(
-                unit=invitation.unit,
-                role_level=invitation.role_level,
-                tenure_band=invitation.tenure_band,
-            )
+            stored = coarsen_invitation(wave=wave, invitation=invitation)
         else:
+            wave = Wave.objects.get(pk=wave.pk)  # the state as of this transaction
+            check_wave_open(wave)
             if unit is None or role_level is None:
                 raise InvalidAnswers({"unit": _("Please choose your unit and role level.")})
             if not wave_covers_unit(wave, unit):
@@ -524,17 +618,8 @@ def submit_response(
                     _("This form was already submitted: your answers are recorded."), wave=wave
                 )
             attributes = Attributes(unit=unit, role_level=role_level, tenure_band=tenure_band)
-        stored = coarsen(wave=wave, attributes=attributes)
-        response = Response.objects.create(
-            wave=wave,
-            unit=stored.unit,
-            role_level=stored.role_level,
-            role_level_to=stored.role_level_to,
-            tenure_band=stored.tenure_band,
-        )
-        Answer.objects.bulk_create(
-            [Answer(response=response, question_id=q.pk, value=v) for q, v in clean.values]
-        )
+            stored = coarsen(wave=wave, attributes=attributes)
+        response = _store_response(wave=wave, stored=stored, values=clean.values)
         Comment.objects.bulk_create(
             [
                 Comment(
@@ -553,6 +638,72 @@ def submit_response(
     # figures is logged and must not turn the respondent's stored answers into an error page
     # (they would retry and be told their link is used). The next submission publishes again.
     transaction.on_commit(lambda: response_submitted.send(sender=Response, wave=wave), robust=True)
+    return response
+
+
+def _claim_invitation(invitation: Invitation) -> bool:
+    """Mark the invitation used if it is unused and its wave accepts answers now. The
+    conditions on the invitation row itself stay in the UPDATE's own WHERE (PostgreSQL checks
+    them again on the row it locked, so a racing second claim updates nothing)."""
+    quote = connection.ops.quote_name
+    now = Wave._meta.get_field("opens_at").get_db_prep_value(timezone.now(), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(Invitation._meta.db_table)} SET used = %s "  # noqa: S608
+            "WHERE id = %s AND used = %s AND wave_id IN "
+            f"(SELECT id FROM {quote(Wave._meta.db_table)} "
+            "WHERE id = %s AND state = %s AND opens_at <= %s AND closes_at > %s)",
+            [True, invitation.pk, False, invitation.wave_id, Wave.State.OPEN, now, now],
+        )
+        return cursor.rowcount == 1
+
+
+def _store_response(
+    *, wave: Wave, stored: Attributes, values: Sequence[tuple[Question, int]]
+) -> Response:
+    """Insert the response and its answers: two statements, no model instance per answer.
+    This is most of what a submission does, so it skips the ORM's per-object work; the rows
+    are exactly what `Response.objects.create` and `Answer.objects.bulk_create` would write."""
+    response = Response(
+        wave=wave,
+        unit=stored.unit,
+        role_level=stored.role_level,
+        role_level_to=stored.role_level_to,
+        tenure_band=stored.tenure_band,
+    )
+    quote = connection.ops.quote_name
+    answer_table = quote(Answer._meta.db_table)
+    response_id = Response._meta.pk.get_db_prep_value(response.pk, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(Response._meta.db_table)} "  # noqa: S608 (a model's table)
+            "(id, wave_id, unit_id, role_level_id, role_level_to_id, tenure_band_id, published) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [
+                response_id,
+                wave.pk,
+                stored.unit.pk,
+                stored.role_level.pk,
+                stored.role_level_to.pk if stored.role_level_to else None,
+                stored.tenure_band.pk if stored.tenure_band else None,
+                False,
+            ],
+        )
+        if not values:
+            return response
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"INSERT INTO {answer_table} (response_id, question_id, value) "  # noqa: S608
+                "SELECT %s, question_id, value "
+                "FROM unnest(%s::integer[], %s::smallint[]) AS a (question_id, value)",
+                [response_id, [q.pk for q, _v in values], [v for _q, v in values]],
+            )
+        else:
+            cursor.executemany(
+                f"INSERT INTO {answer_table} (response_id, question_id, value) "  # noqa: S608
+                "VALUES (%s, %s, %s)",
+                [(response_id, q.pk, v) for q, v in values],
+            )
     return response
 
 

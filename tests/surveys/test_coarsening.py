@@ -172,3 +172,84 @@ def test_every_stored_group_has_at_least_k_people_on_the_roster(org, data):
             # The stored group still contains the person.
             assert any(other is row for other in sharing)
         transaction.set_rollback(True)
+
+
+# --- The submission path keeps coarsened groups per roster revision -------------------------
+
+
+def test_a_roster_that_grows_is_used_at_once_by_the_next_submission(org):
+    wave = WaveFactory(instrument=small_instrument(), units=[org["company"]], k=5)
+    first = invite(
+        wave,
+        [
+            (org["team_a"], "manager", None, 2),
+            (org["team_b"], "manager", None, 3),
+        ],
+    )
+    services.submit_response(wave=wave, answers={"AGREE": 3}, invitation_token=first[0])
+    assert Response.objects.get().unit == org["dept"]  # two managers in Team A: too few
+    wave.refresh_from_db()  # as a request would read it
+    later = invite(wave, [(org["team_a"], "manager", None, 3)])
+    wave.refresh_from_db()
+    services.submit_response(wave=wave, answers={"AGREE": 3}, invitation_token=later[0])
+    assert set(Response.objects.values_list("unit__name", flat=True)) == {"Department", "Team A"}
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    batches=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(LEAVES),
+                st.integers(min_value=1, max_value=5),
+                st.one_of(st.none(), st.integers(min_value=1, max_value=4)),
+            ),
+            min_size=1,
+            max_size=12,
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    k=st.integers(min_value=3, max_value=6),
+)
+def test_submissions_store_the_group_coarsened_against_the_current_roster(org, batches, k):
+    """Invitations arrive in batches while people answer: each stored response carries what
+    `coarsen` gives against the roster as it is then, so never a group of fewer than k."""
+    levels = {level.rank: level for level in RoleLevel.objects.all()}
+    bands = {band.rank: band for band in TenureBand.objects.all()}
+    with transaction.atomic():
+        wave = WaveFactory(instrument=small_instrument(), units=[org["company"]], k=k)
+        roster, waiting = [], []
+        for batch in batches:
+            rows = [
+                services.RosterRow(org[unit], levels[rank], bands[band] if band else None)
+                for unit, rank, band in batch
+            ]
+            waiting += zip(services.create_invitations(wave=wave, roster=rows), rows, strict=True)
+            roster += rows
+            wave.refresh_from_db()
+            for token, row in waiting[::2]:
+                response = services.submit_response(
+                    wave=wave, answers={"AGREE": 3}, invitation_token=token
+                )
+                expected = services.coarsen(
+                    wave=wave,
+                    attributes=services.Attributes(row.unit, row.role_level, None, row.tenure_band),
+                )
+                assert (
+                    response.unit,
+                    response.role_level,
+                    response.role_level_to,
+                    response.tenure_band,
+                ) == (
+                    expected.unit,
+                    expected.role_level,
+                    expected.role_level_to,
+                    expected.tenure_band,
+                )
+            waiting = waiting[1::2]
+        transaction.set_rollback(True)

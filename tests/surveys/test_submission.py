@@ -198,20 +198,18 @@ def test_wave_closing_mid_survey_refuses_the_post_and_stores_nothing(client, wav
 
 
 def test_wave_closing_between_check_and_store_stores_nothing(client, wave, token, monkeypatch):
-    # The view saw an open wave; the service re-reads it inside its transaction.
+    # The view saw an open wave; the wave closes before the submission claims the link: the
+    # claim checks the wave again in the same statement, so nothing is stored.
     real = services.check_wave_open
-    calls = []
 
-    def close_after_first_check(checked):
-        calls.append(checked)
-        if len(calls) == 2:
-            Wave.objects.filter(pk=checked.pk).update(state=Wave.State.CLOSED)
-            checked = Wave.objects.get(pk=checked.pk)
+    def close_after_check(checked):
         real(checked)
+        Wave.objects.filter(pk=checked.pk).update(state=Wave.State.CLOSED)
 
-    monkeypatch.setattr(services, "check_wave_open", close_after_first_check)
+    monkeypatch.setattr(services, "check_wave_open", close_after_check)
     response = client.post(answer_url(token), {"VOICE_RAISE": "3"})
     assert response.status_code == 410
+    assert b"not open" in response.content
     assert Response.objects.count() == 0
     assert not Invitation.objects.filter(used=True).exists()
 
