@@ -382,6 +382,8 @@ class CleanAnswers:
 def visible_questions(questions: Sequence[Question], raw: Mapping[str, object]) -> list[Question]:
     """The questions a respondent is shown, given their answers so far (show_if conditions
     refer only to earlier questions)."""
+    # Only the answers a condition refers to are needed: a few of an instrument's questions.
+    referred = {c["question"] for question in questions for c in question.show_if or ()}
     chosen: dict[str, set[int]] = {}
     shown = []
     for question in questions:
@@ -391,9 +393,10 @@ def visible_questions(questions: Sequence[Question], raw: Mapping[str, object]) 
         ):
             continue
         shown.append(question)
-        value = raw.get(question.code)
-        values = value if isinstance(value, list | tuple) else [value]
-        chosen[question.code] = {v for v in values if isinstance(v, int)}
+        if question.code in referred:
+            value = raw.get(question.code)
+            values = value if isinstance(value, list | tuple) else [value]
+            chosen[question.code] = {v for v in values if isinstance(v, int)}
     return shown
 
 
