@@ -782,6 +782,42 @@ def machine() -> dict:
     }
 
 
+def scaling(result: dict) -> dict | None:
+    """Each view's median and p95 divided by the same view's in the newest full run of the
+    other size (1,000,000 against 100,000 or the reverse): the issue's "at most 1.5 times"."""
+    size = result["size"]
+    candidates = []
+    for path in env.RESULTS.glob("*-*.json"):
+        try:
+            other = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if other.get("size") not in (None, size) and other.get("views") and not other.get("quick"):
+            candidates.append((path.name, other))
+    if not candidates or not result.get("views"):
+        return None
+    _name, other = max(candidates, key=lambda c: c[0])
+    small, large = (other, result) if other["size"] < size else (result, other)
+    before = {(v["view"], v["kind"]): v for v in small["views"]}
+    rows = []
+    for view in large["views"]:
+        base = before.get((view["view"], view["kind"]))
+        if base and base["median_ms"] and base["p95_ms"]:
+            rows.append(
+                {
+                    "view": view["view"],
+                    "kind": view["kind"],
+                    "median_ratio": round(view["median_ms"] / base["median_ms"], 2),
+                    "p95_ratio": round(view["p95_ms"] / base["p95_ms"], 2),
+                }
+            )
+    return {
+        "small": {"size": small["size"], "date": small["date"]},
+        "large": {"size": large["size"], "date": large["date"]},
+        "views": rows,
+    }
+
+
 def print_table(result: dict) -> None:
     out = []
     out.append(f"\nPower Climate benchmark: {result['size']:,} responses, {result['date']}")
@@ -825,6 +861,17 @@ def print_table(result: dict) -> None:
     if result.get("gunicorn_worker_peak_rss_mb"):
         out.append("")
         out.append(f"gunicorn worker peak RSS (MB): {result['gunicorn_worker_peak_rss_mb']}")
+    if result.get("scaling"):
+        small, large = result["scaling"]["small"], result["scaling"]["large"]
+        out.append("")
+        out.append(
+            f"{large['size']:,} ({large['date']}) against {small['size']:,} ({small['date']}):"
+        )
+        out.append(f"{'view':<28} {'kind':<4} {'median x':>9} {'p95 x':>7}")
+        for v in result["scaling"]["views"]:
+            out.append(
+                f"{v['view']:<28} {v['kind']:<4} {v['median_ratio']:>9.2f} {v['p95_ratio']:>7.2f}"
+            )
     print("\n".join(out), flush=True)
 
 
@@ -919,6 +966,8 @@ def main() -> None:
         log("Exports (child process):")
         result["exports"] = measure_exports(dataset)
     env.RESULTS.mkdir(parents=True, exist_ok=True)
+    if not args.quick:
+        result["scaling"] = scaling(result)
     text = json.dumps(result, indent=2, default=str)
     (env.RESULTS / "latest.json").write_text(text + "\n")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
