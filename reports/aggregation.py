@@ -6,11 +6,11 @@ suppression pattern. Views, exports, the API and the benchmark all call `summari
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from django.core.cache import cache
-from django.db.models import Q, Sum
+from django.db.models import Case, F, Q, Sum, Value, When
 from django.utils.translation import gettext as _
 
 from reports import scoring
@@ -142,8 +142,9 @@ def levels() -> tuple[dict[int, RoleLevel], dict[int, TenureBand]]:
     return cached
 
 
-def _context(wave: Wave) -> _Context:
-    publication = Publication.objects.filter(wave=wave).first() or Publication(wave=wave)
+def _context(wave: Wave, publication: Publication | None = None) -> _Context:
+    if publication is None:
+        publication = Publication.objects.filter(wave=wave).first() or Publication(wave=wave)
     questions, dimensions = _instrument_content(wave)
     roles, tenures = levels()
     return _Context(
@@ -291,27 +292,116 @@ def _read_groups(raw: dict, condition: Q, fields: list[str], *, outer: str) -> N
     names = list(dict.fromkeys([outer, *fields]))
     at = {name: index for index, name in enumerate(names)}
     outer_at, key_at = at[outer], [at[f] for f in fields]
+
+    def bucket(row):
+        key = tuple(row[i] for i in key_at) if fields else _TOTAL
+        return raw[row[outer_at]][key]
+
+    _read_rows(condition, {name: name for name in names}, bucket)
+
+
+def _read_rows(condition: Q, columns: dict, bucket: Callable[[tuple], dict]) -> None:
+    """Add the summary rows matching `condition`, summed per `columns` (name: field name or
+    expression), into the bucket `bucket(row)` names for each sum (`row`: the tuple of the
+    columns' values): one query per summary table."""
+    names = list(columns)
     width = len(names)
+    fields = [column for column in columns.values() if isinstance(column, str)]
+    expressions = {name: column for name, column in columns.items() if not isinstance(column, str)}
 
     def grouped(model, extra, value_fields):
         # Tuples, not dicts: thousands of rows for a large unit over several waves.
         sums = {f"sum_{v}": Sum(v) for v in value_fields}
         return (
             model.objects.filter(condition)
-            .values(*names, *extra)
+            .values(*fields, *extra, **expressions)
             .annotate(**sums)
             .values_list(*names, *extra, *sums)
         )
 
-    def key(row):
-        return tuple(row[i] for i in key_at) if fields else _TOTAL
-
     for row in grouped(SummaryGroup, [], ["respondents"]):
-        raw[row[outer_at]][key(row)]["n"] += row[width] or 0
+        bucket(row)["n"] += row[width] or 0
     for row in grouped(SummaryItem, ["question_id", "value"], ["count"]):
-        raw[row[outer_at]][key(row)]["items"][row[width]][row[width + 1]] = row[width + 2]
+        bucket(row)["items"][row[width]][row[width + 1]] = row[width + 2]
     for row in grouped(SummaryDimension, ["dimension_id"], ["n", "total", "total_sq"]):
-        raw[row[outer_at]][key(row)]["dims"][row[width]] = row[width + 1 : width + 4]
+        bucket(row)["dims"][row[width]] = row[width + 1 : width + 4]
+
+
+@dataclass(frozen=True)
+class BoardSummaries:
+    """What a dashboard shows of one unit: by role level in its wave and the one it is
+    compared with, by child unit in its wave, and the totals of the other waves of its trend."""
+
+    by_role: dict[int, Summary]
+    children: Summary
+    totals: dict[int, Group]
+
+
+def _summarize_board(
+    contexts: Sequence[_Context],
+    unit: Unit,
+    children: Sequence[Unit],
+    *,
+    compared: Sequence[int],
+) -> BoardSummaries:
+    """`BoardSummaries` from one read per summary table. The first context is the wave shown;
+    `compared` (ids, with it) are the waves read by role level, the others only as totals.
+
+    The rows read never overlap: the unit's own rows in the compared waves, summed per role
+    band; its rows in the other waves, summed to one total each; the children's rows in the
+    wave shown, summed per child. The unit's total in a wave is the sum of its role bands (they
+    partition it), so the children's breakdown takes it from there, as `summarize` does."""
+    wave = contexts[0].wave
+    by_wave = {ctx.wave.pk: ctx for ctx in contexts}
+    compared = [pk for pk in dict.fromkeys(compared) if pk in by_wave]
+    banded = Q(unit_id=unit.pk, wave_id__in=compared)
+    condition = Q(demo_question=0) & (
+        Q(unit_id=unit.pk, wave_id__in=list(by_wave))
+        | Q(unit_id__in=[u.pk for u in children], wave_id=wave.pk)
+    )
+    role: dict[int, dict[tuple, dict]] = defaultdict(lambda: defaultdict(_bucket))
+    totals: dict[int, dict[tuple, dict]] = defaultdict(lambda: defaultdict(_bucket))
+    by_child: dict[tuple, dict] = defaultdict(_bucket)
+    compared_set = set(compared)
+
+    def bucket(row):
+        wave_id, unit_id, lo, hi = row[:4]
+        if unit_id != unit.pk:
+            return by_child[(unit_id,)]
+        if wave_id in compared_set:
+            return role[wave_id][(unit_id, lo, hi)]
+        return totals[wave_id][_TOTAL]
+
+    # Role bands only where they are shown: every other row is summed over them (0, 0).
+    _read_rows(
+        condition,
+        {
+            "wave_id": "wave_id",
+            "unit_id": "unit_id",
+            "band_lo": Case(When(banded, then=F("role_lo")), default=Value(0)),
+            "band_hi": Case(When(banded, then=F("role_hi")), default=Value(0)),
+        },
+        bucket,
+    )
+    role_fields = ["unit_id", "role_lo", "role_hi"]
+    names = {unit.pk: unit.name}
+    by_role = {
+        pk: _build_summary(
+            by_wave[pk], unit, ("role_level",), None, role_fields, names, dict(role[pk]), True
+        )
+        for pk in compared
+    }
+    by_child[(unit.pk,)] = _merged(role[wave.pk].values())
+    names.update({u.pk: u.name for u in children})
+    child_summary = _build_summary(
+        contexts[0], unit, ("child_units",), None, ["unit_id"], names, dict(by_child), True
+    )
+    other_totals = {
+        pk: _build_summary(ctx, unit, (), None, [], names, dict(totals[pk]), False).total
+        for pk, ctx in by_wave.items()
+        if pk not in compared_set
+    }
+    return BoardSummaries(by_role=by_role, children=child_summary, totals=other_totals)
 
 
 def _summarize_units(
@@ -552,14 +642,22 @@ class TrendPoint:
     total: Group
 
 
-def history(wave: Wave, waves: int = 10) -> list[Wave]:
+def history(wave: Wave, waves: int = 10, *, among: Iterable[Wave] | None = None) -> list[Wave]:
     """Up to `waves` waves of the wave's instrument up to and including it, oldest first, with
-    their publications (one query)."""
-    rows = list(
-        Wave.objects.filter(instrument_id=wave.instrument_id, opens_at__lte=wave.opens_at)
-        .select_related("publication", "instrument")
-        .order_by("-opens_at", "pk")[: waves + 1]
-    )
+    their publications (one query; none when `among`, every wave newest first with its
+    publication and instrument, as `selectors.scoped_waves` reads them, is given)."""
+    if among is None:
+        rows = list(
+            Wave.objects.filter(instrument_id=wave.instrument_id, opens_at__lte=wave.opens_at)
+            .select_related("publication", "instrument")
+            .order_by("-opens_at", "pk")[: waves + 1]
+        )
+    else:
+        rows = [
+            w
+            for w in among
+            if w.instrument_id == wave.instrument_id and w.opens_at <= wave.opens_at
+        ][: waves + 1]
     current = [w for w in rows if w.pk == wave.pk] or [wave]
     earlier = [w for w in rows if w.pk != wave.pk and w.opens_at < wave.opens_at]
     return list(reversed(earlier[: waves - 1])) + current
@@ -570,8 +668,10 @@ class SummaryReader:
     and the role levels once (`summarize` is one summary with a reader of its own): the same
     guard and the same published pattern, with the per-wave context shared."""
 
-    def __init__(self, wave: Wave):
-        self._base = _context(wave)
+    def __init__(self, wave: Wave, *, publication: Publication | None = None):
+        """`publication`: the wave's, when the caller read it in the same snapshot (with the
+        wave, say); else it is read here."""
+        self._base = _context(wave, publication)
         self._contexts = {wave.pk: self._base}
 
     @property
@@ -641,6 +741,33 @@ class SummaryReader:
             for figure in [summary.total.figure, *(g.figure for g in summary.groups)]
         )
         return summaries
+
+    def summarize_board(
+        self,
+        *,
+        unit: Unit,
+        children: Sequence[Unit],
+        compared: Sequence[Wave],
+        trend: Sequence[Wave],
+    ) -> BoardSummaries:
+        """A dashboard's summaries of `unit` in the reader's wave, in one read per summary
+        table: by role level in the `compared` waves (the reader's wave and the one before
+        it), by child unit (`children`: every child of `unit`) in the reader's wave, and the
+        totals of the other `trend` waves. Each figure as `summarize` gives it."""
+        waves = {w.pk: w for w in [self._base.wave, *compared, *trend]}
+        board = _summarize_board(
+            [self.context(w) for w in waves.values()],
+            unit,
+            list(children),
+            compared=[self._base.wave.pk, *(w.pk for w in compared)],
+        )
+        require_guarded(
+            figure
+            for summary in [*board.by_role.values(), board.children]
+            for figure in [summary.total.figure, *(g.figure for g in summary.groups)]
+        )
+        require_guarded(total.figure for total in board.totals.values())
+        return board
 
     def totals(self, *, waves: Sequence[Wave], unit: Unit) -> dict[int, Group]:
         """The unit's guarded total in each wave (one read per summary table for all)."""

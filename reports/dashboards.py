@@ -31,7 +31,7 @@ from reports import aggregation, scoring, selectors
 from reports.aggregation import Group, Summary, SummaryReader
 from reports.aggregation import reason_labels as _reason_labels
 from reports.anonymity import require_guarded
-from reports.models import ActionPlan
+from reports.models import ActionPlan, Publication
 from reports.publication import batch_size
 from reports.selectors import CommentGroup
 from surveys.models import Unit, Wave
@@ -214,10 +214,12 @@ class Dashboard:
 # --- Reading summaries ------------------------------------------------------------------------
 
 
-def history(wave: Wave, waves: int = TREND_WAVES) -> list[Wave]:
+def history(wave: Wave, waves: int = TREND_WAVES, *, among: list[Wave] | None = None) -> list[Wave]:
     """Up to `waves` waves of the wave's instrument up to and including it, oldest first, with
-    their publications (one query). The one before `wave` is `aggregation.previous_wave`."""
-    return aggregation.history(wave, waves)
+    their publications (one query, or none from `among`: every wave, as
+    `selectors.scoped_waves` reads them). The one before `wave` is
+    `aggregation.previous_wave`."""
+    return aggregation.history(wave, waves, among=among)
 
 
 # --- Building the dashboard -------------------------------------------------------------------
@@ -241,26 +243,41 @@ def cached_charts(*, inputs: object, build: Callable[[], list[Chart]]) -> list[C
     return charts
 
 
-def build_dashboard(*, wave: Wave, unit: Unit, show_flags: bool = False) -> Dashboard:
+def build_dashboard(
+    *,
+    wave: Wave,
+    unit: Unit,
+    show_flags: bool = False,
+    children: list[Unit] | None = None,
+    waves: list[Wave] | None = None,
+) -> Dashboard:
     """Everything the dashboard page shows for one unit (and its subtree) in one wave.
 
-    Reads a fixed number of queries: the instrument once, the unit's summaries by role level
-    and by child unit, a few per earlier wave in the trend, the response rates, the action
-    plans and (for units whose comments may be shown) the comments. `show_flags` adds the
-    "mentions harassment" flag to comments (for HR only)."""
-    reader = SummaryReader(wave)
-    waves = history(wave)
+    Reads a fixed number of queries, whatever the number of waves, groups or responses: the
+    waves of the trend with their publications (none when `waves`, every wave as
+    `selectors.scoped_waves` reads them, is given), the unit's children (none when given), one
+    read per summary table for every figure (`SummaryReader.summarize_board`), the action
+    plans and, for units whose comments may be shown, the comments. The instrument, role levels
+    and tenure bands come from caches. `show_flags` adds the "mentions harassment" flag to
+    comments (for HR only)."""
+    waves = history(wave, among=waves)
+    wave = waves[-1]  # with its publication, read with the others
     previous = waves[-2] if len(waves) > 1 else None
-    # This wave and the previous one by role level in one read per summary table, and the
-    # totals of the other waves of the trend in another (summed by the database).
-    by_role = reader.summarize_waves(
-        waves=[w for w in (previous, wave) if w], unit=unit, by=["role_level"]
+    reader = SummaryReader(
+        wave, publication=selectors.publication_of(wave) or Publication(wave=wave)
     )
-    summary = by_role[wave.pk]
-    children = reader.summarize(wave=wave, unit=unit, by=["child_units"])
-    previous_summary = by_role[previous.pk] if previous else None
-    totals = {wave_id: s.total for wave_id, s in by_role.items()}
-    totals.update(reader.totals(waves=[w for w in waves if w.pk not in totals], unit=unit))
+    if children is None:
+        children = list(unit.children.all())
+    # This wave and the previous one by role level, this wave by child unit and the totals of
+    # the other waves of the trend: one read per summary table.
+    board = reader.summarize_board(
+        unit=unit, children=children, compared=[w for w in (previous,) if w], trend=waves
+    )
+    summary = board.by_role[wave.pk]
+    children = board.children
+    previous_summary = board.by_role[previous.pk] if previous else None
+    totals = {wave_id: s.total for wave_id, s in board.by_role.items()}
+    totals.update(board.totals)
     plans = selectors.action_plans(unit=unit, waves=waves)
     trend = [
         TrendWave(wave=point, total=totals[point.pk], plans=plans.get(point.pk, []))
