@@ -2,7 +2,7 @@
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, Value
 
 from surveys.models import Unit, Wave
 
@@ -23,21 +23,33 @@ def is_hr(user: User | AnonymousUser) -> bool:
 
 
 def is_leader(user: User | AnonymousUser) -> bool:
-    return user.is_authenticated and user.is_active and user.grants.exists()
+    if not user.is_authenticated or not user.is_active:
+        return False
+    tops = getattr(user, "_powerclimate_tops", None)
+    if tops is not None:  # the page already read the grants (`granted_units`)
+        return bool(tops)
+    return user.grants.exists()
 
 
 def granted_units(user: User | AnonymousUser) -> list[Unit]:
-    """The top units a user may read: the roots for HR, the granted units for a leader."""
+    """The top units a user may read: the roots for HR, the granted units for a leader.
+
+    A leader's are read once per user object (one request), like `is_hr`: the scope checks,
+    the pickers and the navigation of a page all ask."""
     if is_hr(user):
         return list(Unit.objects.filter(parent__isnull=True))
     if not user.is_authenticated or not user.is_active:
         return []
+    cached = getattr(user, "_powerclimate_tops", None)
+    if cached is not None:
+        return list(cached)
     units = list(Unit.objects.filter(grants__user=user).order_by("path"))
     # A grant under another grant adds nothing: keep the outermost ones.
     tops: list[Unit] = []
     for unit in units:
         if not any(unit.is_within(top) for top in tops):
             tops.append(unit)
+    user._powerclimate_tops = tuple(tops)
     return tops
 
 
@@ -71,7 +83,18 @@ def readable_waves(user: User | AnonymousUser):
     their scope (a wave unit inside a granted unit, or a granted unit inside a wave unit)."""
     if is_hr(user):
         return Wave.objects.all()
-    condition = Q(pk__in=[])
-    for top in granted_units(user):
-        condition |= Q(units__path__startswith=top.path) | Q(units__pk__in=top.ancestor_ids)
-    return Wave.objects.filter(pk__in=Wave.objects.filter(condition).values("pk"))
+    return Wave.objects.filter(wave_in_scope(user))
+
+
+def wave_in_scope(user: User | AnonymousUser):
+    """An expression for `Wave` querysets: true for the waves `readable_waves` lists (to mark
+    them among every wave in one query, say)."""
+    if is_hr(user):
+        return Value(True)
+    tops = granted_units(user)
+    if not tops:
+        return Value(False)
+    condition = Q()
+    for top in tops:
+        condition |= Q(unit__path__startswith=top.path) | Q(unit_id__in=top.ancestor_ids)
+    return Exists(Wave.units.through.objects.filter(condition, wave_id=OuterRef("pk")))

@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from reports import access, scoring
@@ -39,21 +39,62 @@ class UnitOption:
         return "\u2003" * self.depth + self.unit.name
 
 
-def picker_units(*, user: User | AnonymousUser) -> tuple[list[UnitOption], bool]:
-    """The units a user may pick, in tree order with their depth relative to the shallowest
-    one, and whether the list was cut at MAX_PICKER_UNITS."""
-    units = list(access.readable_units(user).order_by("path")[: MAX_PICKER_UNITS + 1])
+def _options(units: list[Unit]) -> tuple[list[UnitOption], bool]:
+    """The units a user may pick (the first ones they may read, in tree order), with their
+    depth relative to the shallowest one, and whether the list was cut at MAX_PICKER_UNITS."""
     cut = len(units) > MAX_PICKER_UNITS
     units = units[:MAX_PICKER_UNITS]
     top = min((u.depth for u in units), default=0)
     return [UnitOption(unit=u, depth=u.depth - top) for u in units], cut
 
 
-def picker_waves(*, user: User | AnonymousUser) -> list[Wave]:
-    """The waves a user may read, newest first, with their publication (one query)."""
+@dataclass(frozen=True)
+class UnitPicker:
+    """Everything a report page needs about units, from one read: the picker, and around the
+    requested unit (when the user may read it) its breadcrumb and its children."""
+
+    options: list[UnitOption]
+    cut: bool
+    unit: Unit | None
+    breadcrumb: list[Unit]
+    children: list[Unit]
+
+
+def unit_picker(*, user: User | AnonymousUser, unit_id: int | None) -> UnitPicker:
+    """The units a user may pick (`_options`), and the unit `unit_id` with its readable
+    ancestors (root first, ending with it: the breadcrumb) and its children (by name), if the
+    user may read it (`unit` None otherwise: it does not exist, or is outside the user's
+    scope). One query:
+    the first MAX_PICKER_UNITS + 1 readable units in tree order, with the unit's ancestors
+    and children wherever they are in the tree."""
+    readable = access.readable_units(user)
+    wanted = Q(pk__in=readable.order_by("path").values("pk")[: MAX_PICKER_UNITS + 1])
+    if unit_id is not None:
+        wanted |= Q(parent_id=unit_id) | Q(
+            Exists(Unit.objects.filter(pk=unit_id, path__startswith=OuterRef("path")))
+        )
+    units = list(readable.filter(wanted).order_by("path"))
+    # Every readable unit before the picker's last one is in the picker: the first rows here
+    # are the picker's; the unit's ancestors and children may follow them.
+    options, cut = _options(units[: MAX_PICKER_UNITS + 1])
+    unit = next((u for u in units if u.pk == unit_id), None)
+    breadcrumb: list[Unit] = []
+    children: list[Unit] = []
+    if unit is not None:
+        ancestors = set(unit.ancestor_ids)
+        breadcrumb = [u for u in units if u.pk in ancestors]
+        children = sorted((u for u in units if u.parent_id == unit.pk), key=lambda u: u.name)
+    return UnitPicker(options=options, cut=cut, unit=unit, breadcrumb=breadcrumb, children=children)
+
+
+def scoped_waves(*, user: User | AnonymousUser) -> list[Wave]:
+    """Every wave, newest first, with its publication and instrument, each marked `readable`
+    (in the user's scope: `access.readable_waves`), in one query: a page's picker and the
+    history of its trend (`aggregation.history`, which reads every wave of the instrument)
+    from the same rows."""
     return list(
-        access.readable_waves(user)
-        .select_related("publication", "instrument")
+        Wave.objects.select_related("publication", "instrument")
+        .annotate(readable=access.wave_in_scope(user))
         .order_by("-opens_at", "pk")
     )
 
@@ -74,15 +115,9 @@ def default_wave(waves: list[Wave]) -> Wave | None:
     )
 
 
-def ancestors_within_scope(
-    *, user: User | AnonymousUser, unit: Unit, readable: list[UnitOption] | None = None
-) -> list[Unit]:
-    """The unit's ancestors the user may read, root first, ending with the unit (breadcrumb).
-    `readable` (the picker's complete list) saves the query."""
-    if readable is not None:
-        by_id = {option.unit.pk: option.unit for option in readable}
-        if unit.pk in by_id:
-            return [by_id[pk] for pk in unit.ancestor_ids if pk in by_id]
+def ancestors_within_scope(*, user: User | AnonymousUser, unit: Unit) -> list[Unit]:
+    """The unit's ancestors the user may read, root first, ending with the unit (breadcrumb;
+    `unit_picker` reads it with the picker)."""
     return list(access.readable_units(user).filter(pk__in=unit.ancestor_ids).order_by("depth"))
 
 

@@ -6,7 +6,7 @@ to the audit log; nothing here aggregates with the ORM.
 """
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -53,36 +53,58 @@ class Selection:
     wave: Wave | None
     unit: Unit | None
     waves: list[Wave]
+    # Every wave (read with the pickers' in one query), for the history of a trend.
+    every_wave: list[Wave] = field(default_factory=list)
+    # The unit picker, the breadcrumb and the unit's children (`with_picker`).
+    picker: selectors.UnitPicker | None = None
 
 
-def _get_selection_for_user(user, *, wave_id: int | None, unit_id: int | None) -> Selection:
+def _get_selection_for_user(
+    user, *, wave_id: int | None, unit_id: int | None, with_picker: bool = False
+) -> Selection:
     """The requested (or default) wave and unit, if the user may read them: unknown ids give
-    404, ids outside the user's scope 403."""
-    waves = selectors.picker_waves(user=user)
+    404, ids outside the user's scope 403. `with_picker` adds the unit picker, read together
+    with the unit (`selectors.unit_picker`)."""
+    every_wave = selectors.scoped_waves(user=user)
+    waves = [w for w in every_wave if w.readable]
     if wave_id is None:
         wave = selectors.default_wave(waves)
     else:
         wave = next((w for w in waves if w.pk == wave_id), None)
         if wave is None:
-            if Wave.objects.filter(pk=wave_id).exists():
+            if any(w.pk == wave_id for w in every_wave):
                 raise PermissionDenied(_("This survey wave is outside your scope."))
             raise Http404(_("There is no such survey wave."))
-    if unit_id is not None:
-        unit = _get_unit_for_user(user, unit_id)
-    else:
-        tops = access.granted_units(user)
-        unit = tops[0] if tops else None
+    picker = None
+    if unit_id is None:
+        unit = None
         if access.is_hr(user) and wave is not None:
-            unit = wave.units.order_by("path").first() or unit
-    return Selection(wave=wave, unit=unit, waves=waves)
+            unit = wave.units.order_by("path").first()
+        if unit is None:
+            tops = access.granted_units(user)
+            unit = tops[0] if tops else None
+        if with_picker and unit is not None:
+            picker = selectors.unit_picker(user=user, unit_id=unit.pk)
+    elif with_picker:
+        picker = selectors.unit_picker(user=user, unit_id=unit_id)
+        # Not among the units the user may read: 404 if there is no such unit, else 403.
+        unit = picker.unit or _get_unit_for_user(user, unit_id)
+    else:
+        unit = _get_unit_for_user(user, unit_id)
+    return Selection(wave=wave, unit=unit, waves=waves, every_wave=every_wave, picker=picker)
 
 
-def _selection_from_query(request: HttpRequest, data) -> Selection | HttpResponse:
+def _selection_from_query(
+    request: HttpRequest, data, *, with_picker: bool = False
+) -> Selection | HttpResponse:
     form = DashboardQueryForm(data)
     if not form.is_valid():
         return problem(request, _("The wave or unit in the address is not valid."))
     return _get_selection_for_user(
-        request.user, wave_id=form.cleaned_data["wave"], unit_id=form.cleaned_data["unit"]
+        request.user,
+        wave_id=form.cleaned_data["wave"],
+        unit_id=form.cleaned_data["unit"],
+        with_picker=with_picker,
     )
 
 
@@ -112,14 +134,27 @@ def _empty_dashboard(request, selection: Selection) -> HttpResponse:
 @require_GET
 @consistent_reads
 def dashboard(request):
-    """The leader and HR dashboard of one unit (and everything under it) in one wave."""
-    selection = _selection_from_query(request, request.GET)
+    """The leader and HR dashboard of one unit (and everything under it) in one wave.
+
+    A fixed number of queries (tests/reports/test_dashboard.py pins at most 15): the session
+    and the user, the overdue-publication check, the user's scope (HR group, leader grants),
+    every wave with its publication (pickers and trend), the units (picker, breadcrumb,
+    children), one read per summary table, the action plans, the comments where shown, and
+    the audit event."""
+    selection = _selection_from_query(request, request.GET, with_picker=True)
     if isinstance(selection, HttpResponse):
         return selection
     if selection.wave is None or selection.unit is None:
         return _empty_dashboard(request, selection)
     is_hr = access.is_hr(request.user)
-    board = dashboards.build_dashboard(wave=selection.wave, unit=selection.unit, show_flags=is_hr)
+    picker = selection.picker
+    board = dashboards.build_dashboard(
+        wave=selection.wave,
+        unit=selection.unit,
+        show_flags=is_hr,
+        children=picker.children if picker.unit else None,
+        waves=selection.every_wave,
+    )
     record(
         request,
         action=AuditEvent.Action.VIEW,
@@ -127,18 +162,17 @@ def dashboard(request):
         wave=selection.wave.pk,
         unit=selection.unit.pk,
     )
-    units, cut = selectors.picker_units(user=request.user)
     return render(
         request,
         "reports/dashboard.html",
         {
             "board": board,
             "selection": selection,
-            "picker_units": units,
-            "picker_cut": cut,
-            "breadcrumb": selectors.ancestors_within_scope(
-                user=request.user, unit=selection.unit, readable=None if cut else units
-            ),
+            "picker_units": picker.options,
+            "picker_cut": picker.cut,
+            "breadcrumb": picker.breadcrumb
+            if picker.unit
+            else selectors.ancestors_within_scope(user=request.user, unit=selection.unit),
             "is_hr": is_hr,
             "action_form": ActionPlanForm(dimensions=board.dimensions),
             "query": urlencode({"wave": selection.wave.pk, "unit": selection.unit.pk}),
@@ -157,7 +191,10 @@ def report(request):
     if selection.wave is None or selection.unit is None:
         return _empty_dashboard(request, selection)
     board = dashboards.build_dashboard(
-        wave=selection.wave, unit=selection.unit, show_flags=access.is_hr(request.user)
+        wave=selection.wave,
+        unit=selection.unit,
+        show_flags=access.is_hr(request.user),
+        waves=selection.every_wave,
     )
     record(
         request,
