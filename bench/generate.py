@@ -11,7 +11,8 @@ power gradient by role level, a small improvement from wave to wave, a few haras
 so items of a dimension correlate and higher role levels rate the climate better, as in
 `seed_demo`. Attributes are coarsened against the roster exactly as `services.coarsen` does
 (checked on a sample), responses are stored already published, and each wave gets the app's own
-summary rows (`reports.fold_sql.fold_sql`, one call per division) and publication pattern.
+summary rows (`reports.fold_sql.fold_sql`, one call per wave, or per division beyond
+FOLD_BATCH responses a wave) and publication pattern.
 
 Run on its own: `.venv/bin/python bench/generate.py --size 20000` (run.py calls `generate`).
 """
@@ -432,7 +433,6 @@ def generate(
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from reports.fold_sql import fold_sql
     from reports.models import Publication
     from surveys import services
     from surveys.models import Question, RoleLevel, TenureBand, Unit, Wave
@@ -495,6 +495,7 @@ def generate(
         t = timer.step("roster", t)
         drift = 0.03 * w
         folded = 0
+        pending: list[str] = []
         for division in org.divisions:
             members = np.flatnonzero(answering & (org.division_of[roster.unit] == division))
             if division == org.divisions[0]:  # the root's executives travel with division 1
@@ -560,10 +561,14 @@ def generate(
                 if w == 0 and division == org.divisions[0]:
                     cursor.execute("ANALYZE surveys_response, surveys_answer")
                 t = timer.step("copy", t)
-                fold_sql(wave=wave, response_ids=ids)
-                t = timer.step("fold", t)
             t = timer.step("commit", t)
+            pending += ids
             folded += n
+            if len(pending) >= FOLD_BATCH:
+                t = _fold(wave, pending, timer, t)
+                pending = []
+        if pending:
+            t = _fold(wave, pending, timer, t)
         Publication.objects.create(
             wave=wave, version=1, responses=folded, published_at=wave.closes_at
         )
@@ -606,6 +611,22 @@ def generate(
 
 
 PATTERN_PROCESSES = 2
+# Responses folded together (a wave of the 100,000 data set; a division of the million one).
+FOLD_BATCH = 10_000
+
+
+def _fold(wave, ids: list[str], timer: Timer, t: float) -> float:
+    """Fold these responses with the app's `fold_sql`: whole waves up to FOLD_BATCH responses
+    in one call (each call has a fixed cost of a few dozen statements), larger ones a division
+    at a time, so that PostgreSQL's aggregates stay in memory."""
+    from django.db import transaction
+
+    from reports.fold_sql import fold_sql
+
+    with transaction.atomic():
+        fold_sql(wave=wave, response_ids=ids)
+        t = timer.step("fold", t)
+    return timer.step("commit", t)
 
 
 def _pattern_worker_init() -> None:
