@@ -1,7 +1,8 @@
 """Who may read which units. The only place that decides it; views, exports and the API ask."""
 
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import AnonymousUser, Group, User
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Exists, OuterRef, Q, Value
 
 from surveys.models import Unit, Wave
@@ -15,42 +16,62 @@ def is_hr(user: User | AnonymousUser) -> bool:
         return False
     if user.is_superuser:
         return True
-    cached = getattr(user, "_powerclimate_is_hr", None)
-    if cached is None:
-        cached = user.groups.filter(name=HR_GROUP).exists()
-        user._powerclimate_is_hr = cached
-    return cached
+    return _scope(user)[0]
 
 
 def is_leader(user: User | AnonymousUser) -> bool:
     if not user.is_authenticated or not user.is_active:
         return False
-    tops = getattr(user, "_powerclimate_tops", None)
-    if tops is not None:  # the page already read the grants (`granted_units`)
-        return bool(tops)
-    return user.grants.exists()
+    return bool(_scope(user)[1])
 
 
 def granted_units(user: User | AnonymousUser) -> list[Unit]:
-    """The top units a user may read: the roots for HR, the granted units for a leader.
-
-    A leader's are read once per user object (one request), like `is_hr`: the scope checks,
-    the pickers and the navigation of a page all ask."""
+    """The top units a user may read: the roots for HR, the granted units for a leader."""
     if is_hr(user):
         return list(Unit.objects.filter(parent__isnull=True))
     if not user.is_authenticated or not user.is_active:
         return []
-    cached = getattr(user, "_powerclimate_tops", None)
+    return list(_scope(user)[1])
+
+
+# In the model's field order (`Unit.from_db` takes the values in that order).
+_UNIT_FIELDS = ("id", "external_id", "name", "parent_id", "path", "depth")
+
+
+def _scope(user: User) -> tuple[bool, tuple[Unit, ...]]:
+    """Whether the user is in the HR admins group, and the outermost units granted to them (in
+    tree order): one query, once per user object (a request asks several times: the scope
+    checks, the pickers, the navigation)."""
+    cached = getattr(user, "_powerclimate_scope", None)
     if cached is not None:
-        return list(cached)
-    units = list(Unit.objects.filter(grants__user=user).order_by("path"))
+        return cached
+    # The granted units, and one row of placeholders (id 0) if the user is in the HR group.
+    granted = Unit.objects.filter(grants__user=user).order_by().values_list(*_UNIT_FIELDS)
+    in_hr = (
+        Group.objects.filter(name=HR_GROUP, user=user)
+        .order_by()
+        .values_list(
+            Value(0, output_field=models.BigIntegerField()),
+            Value("", output_field=models.CharField()),
+            Value("", output_field=models.CharField()),
+            Value(None, output_field=models.BigIntegerField()),
+            Value("", output_field=models.CharField()),
+            Value(0, output_field=models.IntegerField()),
+        )
+    )
+    rows = list(granted.union(in_hr, all=True))
+    hr = any(row[0] == 0 for row in rows)
+    units = sorted(
+        (Unit.from_db(granted.db, _UNIT_FIELDS, row) for row in rows if row[0] != 0),
+        key=lambda unit: unit.path,
+    )
     # A grant under another grant adds nothing: keep the outermost ones.
     tops: list[Unit] = []
     for unit in units:
         if not any(unit.is_within(top) for top in tops):
             tops.append(unit)
-    user._powerclimate_tops = tuple(tops)
-    return tops
+    user._powerclimate_scope = (hr, tuple(tops))
+    return user._powerclimate_scope
 
 
 def readable_units(user: User | AnonymousUser):

@@ -136,11 +136,11 @@ def _empty_dashboard(request, selection: Selection) -> HttpResponse:
 def dashboard(request):
     """The leader and HR dashboard of one unit (and everything under it) in one wave.
 
-    A fixed number of queries (tests/reports/test_dashboard.py pins at most 15): the session
-    and the user, the overdue-publication check, the user's scope (HR group, leader grants),
-    every wave with its publication (pickers and trend), the units (picker, breadcrumb,
-    children), one read per summary table, the action plans, the comments where shown, and
-    the audit event."""
+    A fixed number of queries (tests/reports/test_dashboard_queries.py pins at most 15): the
+    session and the user, the overdue-publication check, the user's scope (HR group and
+    leader grants in one), every wave with its publication (pickers and trend), the units
+    (picker, breadcrumb, children), one read per summary table, the action plans, the
+    comments where shown, and the audit event."""
     selection = _selection_from_query(request, request.GET, with_picker=True)
     if isinstance(selection, HttpResponse):
         return selection

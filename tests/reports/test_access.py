@@ -47,6 +47,26 @@ def test_nested_grants_count_once(org):
     assert access.granted_units(leader) == [org["sales"]]
 
 
+def test_the_users_scope_is_read_in_one_query(org, django_assert_num_queries):
+    """The HR group and the leader grants together, once per user object (one request)."""
+    leader = make_leader(org["sales"], org["sales_team"])
+    with django_assert_num_queries(1):
+        assert not access.is_hr(leader)
+        assert access.is_leader(leader)
+        assert access.granted_units(leader) == [org["sales"]]
+        assert access.granted_units(leader)[0].path == org["sales"].path
+    hr = make_hr()
+    LeaderGrant.objects.create(user=hr, unit=org["tech"])
+    with django_assert_num_queries(1):
+        assert access.is_hr(hr)
+        assert access.is_leader(hr)
+    assert access.granted_units(hr) == [org["company"]]  # HR: the roots
+    plain = UserFactory()
+    with django_assert_num_queries(1):
+        assert not access.is_hr(plain) and not access.is_leader(plain)
+        assert access.granted_units(plain) == []
+
+
 def test_hr_reads_everything_and_a_plain_user_nothing(org):
     assert set(access.readable_units(make_hr())) == set(org.values())
     assert list(access.readable_units(UserFactory())) == []

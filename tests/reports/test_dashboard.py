@@ -148,10 +148,10 @@ def test_query_count_is_bounded(client, published_org, django_assert_max_num_que
     org = published_org
     client.force_login(make_leader(org.root))
     _get(client, org, org.root)  # warm the session
-    # Measured: 15 for a leader, 14 for HR (25 and 21 before the pickers, the breadcrumb and
-    # the children were read in one query, every figure in one read per summary table and the
-    # waves of the trend with the pickers'); the same with more waves, and whatever the number
-    # of responses (tests/reports/test_dashboard_queries.py).
+    # Measured: 14 for a leader and for HR (25 and 21 before the user's scope, the pickers with
+    # the breadcrumb and the children, and the waves with the trend's were each read in one
+    # query, and every figure in one read per summary table); the same with more waves, and
+    # whatever the number of responses (tests/reports/test_dashboard_queries.py).
     with django_assert_max_num_queries(15):
         assert _get(client, org, org.root).status_code == 200
     client.force_login(make_hr())
