@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
@@ -592,21 +593,29 @@ def submit_response(
     lookup; its single use is still claimed atomically here."""
     questions = questions if questions is not None else questions_of(wave)
     clean = clean_answers(questions=questions, raw=answers)
+    if invitation_token is not None:
+        if invitation is None or invitation.token_hash != hash_token(invitation_token):
+            invitation = invitation_for_token(invitation_token)
+        if invitation.wave_id != wave.pk:
+            raise InvitationInvalid(_("This link belongs to another survey."))
+        stored = coarsen_invitation(wave=wave, invitation=invitation)
+        if connection.vendor == "postgresql" and not clean.texts:
+            # The usual submission: claim and store in one statement.
+            response = _claim_and_store(
+                wave=wave, invitation=invitation, stored=stored, values=clean.values
+            )
+            if response is None:
+                _refuse_claim(wave)
+            transaction.on_commit(
+                lambda: response_submitted.send(sender=Response, wave=wave), robust=True
+            )
+            return response
     with transaction.atomic():
         if invitation_token is not None:
-            if invitation is None or invitation.token_hash != hash_token(invitation_token):
-                invitation = invitation_for_token(invitation_token)
-            if invitation.wave_id != wave.pk:
-                raise InvitationInvalid(_("This link belongs to another survey."))
             # Claim the invitation atomically, and only while the wave accepts answers (as of
             # this statement): of two racing submissions exactly one updates.
             if not _claim_invitation(invitation):
-                wave = Wave.objects.get(pk=wave.pk)
-                check_wave_open(wave)
-                raise AlreadySubmitted(
-                    _("This link has already been used: your answers are recorded."), wave=wave
-                )
-            stored = coarsen_invitation(wave=wave, invitation=invitation)
+                _refuse_claim(wave)
         else:
             wave = Wave.objects.get(pk=wave.pk)  # the state as of this transaction
             check_wave_open(wave)
@@ -644,21 +653,104 @@ def submit_response(
     return response
 
 
-def _claim_invitation(invitation: Invitation) -> bool:
-    """Mark the invitation used if it is unused and its wave accepts answers now. The
-    conditions on the invitation row itself stay in the UPDATE's own WHERE (PostgreSQL checks
-    them again on the row it locked, so a racing second claim updates nothing)."""
+def _claim_sql() -> tuple[str, list]:
+    """The claim of an invitation: the UPDATE and its parameters after the invitation's id
+    and wave id. Its conditions on the invitation row stay in the UPDATE's own WHERE, which
+    PostgreSQL checks again on the row it locked, so of two racing claims one updates."""
     quote = connection.ops.quote_name
     now = Wave._meta.get_field("opens_at").get_db_prep_value(timezone.now(), connection)
+    sql = (
+        f"UPDATE {quote(Invitation._meta.db_table)} SET used = %s "  # noqa: S608
+        "WHERE id = %s AND used = %s AND wave_id IN "
+        f"(SELECT id FROM {quote(Wave._meta.db_table)} "
+        "WHERE id = %s AND state = %s AND opens_at <= %s AND closes_at > %s)"
+    )
+    return sql, [Wave.State.OPEN, now, now]
+
+
+def _claim_invitation(invitation: Invitation) -> bool:
+    """Mark the invitation used if it is unused and its wave accepts answers now."""
+    sql, wave_params = _claim_sql()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(Invitation._meta.db_table)} SET used = %s "  # noqa: S608
-            "WHERE id = %s AND used = %s AND wave_id IN "
-            f"(SELECT id FROM {quote(Wave._meta.db_table)} "
-            "WHERE id = %s AND state = %s AND opens_at <= %s AND closes_at > %s)",
-            [True, invitation.pk, False, invitation.wave_id, Wave.State.OPEN, now, now],
-        )
+        cursor.execute(sql, [True, invitation.pk, False, invitation.wave_id, *wave_params])
         return cursor.rowcount == 1
+
+
+def _refuse_claim(wave: Wave) -> NoReturn:
+    """Why a claim updated nothing: the wave stopped accepting answers, or the link is used."""
+    wave = Wave.objects.get(pk=wave.pk)
+    check_wave_open(wave)
+    raise AlreadySubmitted(
+        _("This link has already been used: your answers are recorded."), wave=wave
+    )
+
+
+def _response_row(*, wave: Wave, stored: Attributes) -> tuple[Response, list]:
+    """The response to store and the values of its row, as `Response.objects.create` writes
+    them (the columns of _RESPONSE_COLUMNS)."""
+    response = Response(
+        wave=wave,
+        unit=stored.unit,
+        role_level=stored.role_level,
+        role_level_to=stored.role_level_to,
+        tenure_band=stored.tenure_band,
+    )
+    values = [
+        Response._meta.pk.get_db_prep_value(response.pk, connection),
+        wave.pk,
+        stored.unit.pk,
+        stored.role_level.pk,
+        stored.role_level_to.pk if stored.role_level_to else None,
+        stored.tenure_band.pk if stored.tenure_band else None,
+        False,
+    ]
+    return response, values
+
+
+_RESPONSE_COLUMNS = (
+    "id, wave_id, unit_id, role_level_id, role_level_to_id, tenure_band_id, published"
+)
+_ANSWERS_FROM_ARRAYS = "unnest(%s::integer[], %s::smallint[]) AS a (question_id, value)"
+
+
+def _claim_and_store(
+    *,
+    wave: Wave,
+    invitation: Invitation,
+    stored: Attributes,
+    values: Sequence[tuple[Question, int]],
+) -> Response | None:
+    """PostgreSQL: claim the invitation and store the response and its answers in one
+    statement (one round trip, atomic by itself), or store nothing and return None when the
+    claim updates nothing. A data-modifying WITH runs each part exactly once on one snapshot;
+    the response is inserted only from the claimed row, and the answers only from it."""
+    quote = connection.ops.quote_name
+    claim, wave_params = _claim_sql()
+    response, row = _response_row(wave=wave, stored=stored)
+    placeholders = ", ".join(["%s"] * len(row))
+    sql = (
+        f"WITH claimed AS ({claim} RETURNING id), "  # noqa: S608 (tables from the models)
+        f"response AS (INSERT INTO {quote(Response._meta.db_table)} ({_RESPONSE_COLUMNS}) "
+        f"SELECT {placeholders} FROM claimed RETURNING id), "
+        f"answers AS (INSERT INTO {quote(Answer._meta.db_table)} "
+        "(response_id, question_id, value) "
+        f"SELECT response.id, a.question_id, a.value FROM response, {_ANSWERS_FROM_ARRAYS}) "
+        "SELECT count(*) FROM claimed"
+    )
+    params = [
+        True,
+        invitation.pk,
+        False,
+        invitation.wave_id,
+        *wave_params,
+        *row,
+        [q.pk for q, _v in values],
+        [v for _q, v in values],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        claimed = cursor.fetchone()[0]
+    return response if claimed == 1 else None
 
 
 def _store_response(
@@ -667,45 +759,28 @@ def _store_response(
     """Insert the response and its answers: two statements, no model instance per answer.
     This is most of what a submission does, so it skips the ORM's per-object work; the rows
     are exactly what `Response.objects.create` and `Answer.objects.bulk_create` would write."""
-    response = Response(
-        wave=wave,
-        unit=stored.unit,
-        role_level=stored.role_level,
-        role_level_to=stored.role_level_to,
-        tenure_band=stored.tenure_band,
-    )
     quote = connection.ops.quote_name
     answer_table = quote(Answer._meta.db_table)
-    response_id = Response._meta.pk.get_db_prep_value(response.pk, connection)
+    response, row = _response_row(wave=wave, stored=stored)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {quote(Response._meta.db_table)} "  # noqa: S608 (a model's table)
-            "(id, wave_id, unit_id, role_level_id, role_level_to_id, tenure_band_id, published) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [
-                response_id,
-                wave.pk,
-                stored.unit.pk,
-                stored.role_level.pk,
-                stored.role_level_to.pk if stored.role_level_to else None,
-                stored.tenure_band.pk if stored.tenure_band else None,
-                False,
-            ],
+            f"INSERT INTO {quote(Response._meta.db_table)} ({_RESPONSE_COLUMNS}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(row))})",
+            row,
         )
         if not values:
             return response
         if connection.vendor == "postgresql":
             cursor.execute(
                 f"INSERT INTO {answer_table} (response_id, question_id, value) "  # noqa: S608
-                "SELECT %s, question_id, value "
-                "FROM unnest(%s::integer[], %s::smallint[]) AS a (question_id, value)",
-                [response_id, [q.pk for q, _v in values], [v for _q, v in values]],
+                f"SELECT %s, question_id, value FROM {_ANSWERS_FROM_ARRAYS}",
+                [row[0], [q.pk for q, _v in values], [v for _q, v in values]],
             )
         else:
             cursor.executemany(
                 f"INSERT INTO {answer_table} (response_id, question_id, value) "  # noqa: S608
                 "VALUES (%s, %s, %s)",
-                [(response_id, q.pk, v) for q, v in values],
+                [(row[0], q.pk, v) for q, v in values],
             )
     return response
 
