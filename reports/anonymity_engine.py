@@ -160,6 +160,64 @@ STRATEGIES = tuple(
 # --------------------------------------------------------------------------------------------
 
 
+def _csr(lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(pointers, values) of a list of integer lists."""
+    pointers = np.zeros(len(lists) + 1, dtype=np.int64)
+    np.cumsum([len(values) for values in lists], out=pointers[1:])
+    values = np.fromiter(
+        (value for values in lists for value in values), dtype=np.int64, count=int(pointers[-1])
+    )
+    return pointers, values
+
+
+def _positions(pointers: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of these rows' values in a CSR list, in order, and the index (in
+    ``rows``) of the row each one belongs to."""
+    starts = pointers[rows]
+    lengths = pointers[rows + 1] - starts
+    owner = np.repeat(np.arange(len(rows)), lengths)
+    offsets = np.cumsum(lengths) - lengths
+    return starts[owner] + (np.arange(int(lengths.sum())) - offsets[owner]), owner
+
+
+def _gather(pointers: np.ndarray, values: np.ndarray, rows: np.ndarray):
+    """The values of these rows of a CSR list, concatenated in order, and the index (in
+    ``rows``) of the row each one came from."""
+    positions, owner = _positions(pointers, rows)
+    return values[positions], owner
+
+
+class _Arrays:
+    """A `_Tables`' cells as integers (in the order of ``counts``) and its relations as CSR
+    arrays, so that an LP system or a neighbourhood is gathered with numpy. Pure speed: the
+    systems built from it are the ones the plain loops built, row for row and entry for
+    entry."""
+
+    def __init__(self, tables: _Tables) -> None:
+        self.keys = list(tables.counts)
+        self.ids = {key: index for index, key in enumerate(self.keys)}
+        ids = self.ids
+        self.counts = np.array([tables.counts[key] for key in self.keys], dtype=float)
+        # Each relation's entries: the total (+1), then every member (-1), as listed.
+        self.entry_pointers, self.entry_cells = _csr(
+            [[ids[total], *(ids[m] for m in members)] for total, members in tables.relations]
+        )
+        self.entry_signs = np.full(len(self.entry_cells), -1.0)
+        self.entry_signs[self.entry_pointers[:-1]] = 1.0
+        # Distinct cells of each relation, and the relations of each cell (ascending).
+        self.cell_pointers, self.cells = _csr(
+            [[ids[key] for key in cells] for cells in tables.cells_of]
+        )
+        self.relation_pointers, self.relations = _csr(
+            [tables.relations_of[key] for key in self.keys]
+        )
+        rank = np.empty(len(self.keys), dtype=np.int64)
+        rank[sorted(range(len(self.keys)), key=lambda i: tables.order[self.keys[i]])] = np.arange(
+            len(self.keys)
+        )
+        self.rank = rank
+
+
 class _Tables:
     """Validated counts and relations in a canonical order, with the lookups the passes need.
 
@@ -221,6 +279,14 @@ class _Tables:
                 self.relations_of[key].append(index)
         self._components: dict[Key, int] | None = None
         self._component_cells: list[list[Key]] = []
+        self._arrays: _Arrays | None = None
+        self._local: dict[Key, list[Key]] = {}
+
+    def arrays(self) -> _Arrays:
+        """The relations as integer arrays (built on first use), for the LP systems."""
+        if self._arrays is None:
+            self._arrays = _Arrays(self)
+        return self._arrays
 
     def rank(self, key: Key) -> tuple[int, int, str]:
         """Sort key for "lowest priority, then smallest non-zero cell first, ties by repr"."""
@@ -424,32 +490,37 @@ class _System:
         self.unknowns = [key for key in cells if key in withheld]
         self.column = {key: column for column, key in enumerate(self.unknowns)}
         self.values = np.array([counts[key] for key in self.unknowns], dtype=float)
-        rows: list[int] = []
-        columns: list[int] = []
-        data: list[float] = []
-        rhs: list[float] = []
-        seen: set[int] = set()
-        self.row_relation: list[int] = []  # row -> index of its relation
-        for key in self.unknowns:
-            for index in tables.relations_of[key]:
-                if index in seen:
-                    continue
-                seen.add(index)
-                self.row_relation.append(index)
-                total, members = tables.relations[index]
-                row = len(rhs)
-                constant = 0.0
-                for cell, sign in [(total, 1.0), *((m, -1.0) for m in members)]:
-                    if cell in self.column:
-                        rows.append(row)
-                        columns.append(self.column[cell])
-                        data.append(sign)
-                    else:
-                        constant -= sign * counts[cell]
-                rhs.append(constant)
+        arrays = tables.arrays()
+        unknown_ids = np.fromiter(
+            (arrays.ids[key] for key in self.unknowns), dtype=np.int64, count=len(self.unknowns)
+        )
+        # One row per relation that has an unknown, in the order the unknowns (and each
+        # unknown's relations, ascending) first mention it.
+        mentioned, _ = _gather(arrays.relation_pointers, arrays.relations, unknown_ids)
+        relations, first = np.unique(mentioned, return_index=True)
+        row_relation = relations[np.argsort(first)]
+        self.row_relation: list[int] = row_relation.tolist()  # row -> index of its relation
+        positions, rows = _positions(arrays.entry_pointers, row_relation)
+        cells = arrays.entry_cells[positions]
+        signs = arrays.entry_signs[positions]
+        # Column of each entry's cell, -1 for a published cell (a constant).
+        order = np.argsort(unknown_ids)
+        found = np.searchsorted(unknown_ids, cells, sorter=order)
+        found = np.minimum(found, max(len(order) - 1, 0))
+        columns = order[found] if len(order) else np.zeros(0, dtype=np.int64)
+        inside = unknown_ids[columns] == cells if len(order) else np.zeros(0, dtype=bool)
+        outside = ~inside
         size = len(self.unknowns)
-        self.matrix = csr_matrix((data, (rows, columns)), shape=(len(rhs), size)) if rhs else None
-        self.rhs = np.array(rhs, dtype=float)
+        count = len(row_relation)
+        self.matrix = (
+            csr_matrix((signs[inside], (rows[inside], columns[inside])), shape=(count, size))
+            if count
+            else None
+        )
+        # Published cells move to the right-hand side (integers: exact in any order).
+        self.rhs = 0.0 - np.bincount(
+            rows[outside], weights=signs[outside] * arrays.counts[cells[outside]], minlength=count
+        )
         self._single_equation_bounds()
         # Feasible points seen so far (the true counts are one): per unknown, the lowest and
         # highest value seen. The true range always contains [seen_low, seen_high].
@@ -670,11 +741,14 @@ def _narrow_cells(
             # One neighbourhood serves every open cell inside it: any part of the system, with
             # the rest fixed, is a conservative audit. A cell not settled there gets its own.
             remaining = dict.fromkeys(keys)
+            # The first remaining key in order (`next(iter(remaining))` walks over every
+            # deleted slot of the dict each time: quadratic in the number of keys).
+            ahead = iter(keys)
             while remaining:
                 if limit is not None and len(narrow) >= limit:
                     unaudited.extend(remaining)
                     break
-                key = next(iter(remaining))
+                key = next(key for key in ahead if key in remaining)
                 system = _System(tables, _local_cells(tables, key), withheld)
                 del remaining[key]
                 if system.matrix is None:
@@ -702,19 +776,25 @@ def _narrow_cells(
 
 
 def _local_cells(tables: _Tables, key: Key) -> list[Key]:
-    """The cells within _LOCAL_RADIUS relations of ``key`` (the cell itself included)."""
-    seen = {key}
-    frontier = [key]
+    """The cells within _LOCAL_RADIUS relations of ``key`` (the cell itself included), in
+    ``repr`` order; kept per key (a neighbourhood does not depend on what is withheld)."""
+    found = tables._local.get(key)
+    if found is not None:
+        return found
+    arrays = tables.arrays()
+    seen = np.zeros(len(arrays.keys), dtype=bool)
+    frontier = np.array([arrays.ids[key]], dtype=np.int64)
+    seen[frontier] = True
     for _ in range(_LOCAL_RADIUS):
-        following = []
-        for cell in frontier:
-            for index in tables.relations_of[cell]:
-                for other in tables.cells_of[index]:
-                    if other not in seen:
-                        seen.add(other)
-                        following.append(other)
-        frontier = following
-    return sorted(seen, key=tables.order.__getitem__)
+        relations, _owner = _gather(arrays.relation_pointers, arrays.relations, frontier)
+        cells, _owner = _gather(arrays.cell_pointers, arrays.cells, np.unique(relations))
+        cells = np.unique(cells)
+        frontier = cells[~seen[cells]]
+        seen[frontier] = True
+    ids = np.flatnonzero(seen)
+    found = [arrays.keys[i] for i in ids[np.argsort(arrays.rank[ids])]]
+    tables._local[key] = found
+    return found
 
 
 def _binding_addition(
