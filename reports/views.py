@@ -184,16 +184,19 @@ def dashboard(request):
 @require_GET
 @consistent_reads
 def report(request):
-    """The printable report of a dashboard view (every chart also as a table)."""
-    selection = _selection_from_query(request, request.GET)
+    """The printable report of a dashboard view (every chart also as a table); the unit and
+    its children come with the picker's read, as on the dashboard."""
+    selection = _selection_from_query(request, request.GET, with_picker=True)
     if isinstance(selection, HttpResponse):
         return selection
     if selection.wave is None or selection.unit is None:
         return _empty_dashboard(request, selection)
+    picker = selection.picker
     board = dashboards.build_dashboard(
         wave=selection.wave,
         unit=selection.unit,
         show_flags=access.is_hr(request.user),
+        children=picker.children if picker.unit else None,
         waves=selection.every_wave,
     )
     record(

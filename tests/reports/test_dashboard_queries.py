@@ -113,6 +113,51 @@ def test_the_number_of_queries_does_not_grow_with_the_history(
     assert len(set(counts.values())) == 1, counts
 
 
+@pytest.mark.parametrize("who", ["hr", "leader"])
+def test_the_printable_report_stays_within_15_queries(
+    client, history, who, django_assert_max_num_queries
+):
+    org, _earlier = history
+    client.force_login(make_hr() if who == "hr" else make_leader(org.sales))
+    url = reverse("reports:report") + f"?wave={org.current.pk}&unit={org.sales.pk}"
+    client.get(url)
+    with django_assert_max_num_queries(MAX_QUERIES):
+        response = client.get(url)
+    assert response.status_code == 200
+    assert [g.label for g in response.context["board"].children.groups] == [
+        "Sales North",
+        "Sales South",
+    ]
+
+
+def test_a_cut_picker_still_gives_the_breadcrumb_and_the_children(
+    client, history, monkeypatch, django_assert_max_num_queries
+):
+    """Beyond the picker's first units (an organisation of thousands), the unit's ancestors
+    and children come with the same read."""
+    from reports import selectors
+
+    org, _earlier = history
+    monkeypatch.setattr(selectors, "MAX_PICKER_UNITS", 2)
+    client.force_login(make_hr())
+    for unit, breadcrumb in ((org.south, ["Acme", "Sales", "Sales South"]), (org.tech, None)):
+        url = _url(org.current, unit)
+        client.get(url)
+        with django_assert_max_num_queries(MAX_QUERIES):
+            response = client.get(url)
+        assert response.context["picker_cut"] is True
+        assert [o.unit.name for o in response.context["picker_units"]] == ["Acme", "Sales"]
+        names = [u.name for u in response.context["breadcrumb"]]
+        assert names == (breadcrumb or ["Acme", "Tech"])
+    url = _url(org.current, org.sales)
+    client.get(url)
+    response = client.get(url)
+    assert [g.label for g in response.context["board"].children.groups] == [
+        "Sales North",
+        "Sales South",
+    ]
+
+
 def test_a_leader_below_their_grant_and_on_the_default_page_stays_within_15_queries(
     client, history, django_assert_max_num_queries
 ):
