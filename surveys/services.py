@@ -272,41 +272,72 @@ def create_invitations(*, wave: Wave, roster: Sequence[RosterRow], expires_at=No
     return tokens
 
 
-# Coarsened attributes per roster cell, for the submission path: read once per process for
-# each (wave, roster revision, k, unit, role level, tenure band). A wave's headcounts change
-# only with a new roster revision (create_invitations); the organisation tree can change under
-# an open wave, so an entry is also kept for a minute at most.
-_COARSENED: dict[tuple, tuple[float, Attributes]] = {}
-_COARSENED_KEPT = 100_000
+# The roster index of a wave per process, for the submission path: its headcounts summed per
+# unit subtree, read once per (wave, roster revision). A wave's headcounts change only with a
+# new roster revision (create_invitations); the organisation tree can change under an open
+# wave, so an index is also kept for a minute at most.
+_ROSTERS: dict[tuple, tuple[float, "_RosterIndex"]] = {}
+_ROSTERS_KEPT = 8
 COARSENED_SECONDS = 60.0
 
 
+class _RosterIndex:
+    """A wave's roster summed per unit over its subtree: {unit id: {(rank, tenure id): people}},
+    with the units (for their parents) and role levels, from three reads."""
+
+    def __init__(self, wave: Wave):
+        self.units = {unit.pk: unit for unit in Unit.objects.all()}
+        self.levels = list(RoleLevel.objects.order_by("rank"))
+        self.tenures = {band.pk: band for band in TenureBand.objects.all()}
+        ranks = {level.pk: level.rank for level in self.levels}
+        self.subtree: dict[int, dict[tuple[int, int | None], int]] = {}
+        for unit_id, role_id, tenure_id, people in Headcount.objects.filter(wave=wave).values_list(
+            "unit_id", "role_level_id", "tenure_band_id", "people"
+        ):
+            cell = (ranks[role_id], tenure_id)
+            while unit_id is not None:
+                counts = self.subtree.setdefault(unit_id, {})
+                counts[cell] = counts.get(cell, 0) + people
+                unit_id = self.units[unit_id].parent_id
+
+    def people(self, unit: Unit, ranks: tuple[int, int], tenure_id: int | None) -> int:
+        return sum(
+            count
+            for (rank, tenure), count in self.subtree.get(unit.pk, {}).items()
+            if ranks[0] <= rank <= ranks[1] and (tenure_id is None or tenure == tenure_id)
+        )
+
+
 def coarsen_invitation(*, wave: Wave, invitation: Invitation) -> Attributes:
-    """`coarsen` for an invitation's roster cell, from the process's cache when it can be."""
-    key = (
-        wave.pk,
-        wave.roster_revision,
-        wave.k,
-        invitation.unit_id,
-        invitation.role_level_id,
-        invitation.tenure_band_id,
-    )
+    """`coarsen` for an invitation's roster cell, from the process's roster index of the wave
+    (no query once the index is read)."""
+    key = (wave.pk, wave.roster_revision)
     now = time.monotonic()
-    kept = _COARSENED.get(key)
-    if kept is not None and now - kept[0] < COARSENED_SECONDS:
-        return kept[1]
-    stored = coarsen(
-        wave=wave,
-        attributes=Attributes(
+    kept = _ROSTERS.get(key)
+    if kept is None or now - kept[0] >= COARSENED_SECONDS:
+        if len(_ROSTERS) >= _ROSTERS_KEPT:
+            _ROSTERS.clear()
+        kept = _ROSTERS[key] = (now, _RosterIndex(wave))
+    roster = kept[1]
+    if not roster.subtree:
+        # No roster for this wave: nothing is known about group sizes (as in `coarsen`).
+        return Attributes(
             unit=invitation.unit,
             role_level=invitation.role_level,
             tenure_band=invitation.tenure_band,
+        )
+    levels = {level.pk: level for level in roster.levels}
+    return _coarsened(
+        k=wave.k,
+        attributes=Attributes(
+            unit=roster.units[invitation.unit_id],
+            role_level=levels[invitation.role_level_id],
+            tenure_band=roster.tenures.get(invitation.tenure_band_id),
         ),
+        people=roster.people,
+        parent=lambda unit: roster.units[unit.parent_id],
+        levels=lambda: roster.levels,
     )
-    if len(_COARSENED) >= _COARSENED_KEPT:
-        _COARSENED.clear()
-    _COARSENED[key] = (now, stored)
-    return stored
 
 
 def coarsen(*, wave: Wave, attributes: Attributes) -> Attributes:
@@ -314,7 +345,6 @@ def coarsen(*, wave: Wave, attributes: Attributes) -> Attributes:
     (DESIGN point 3): drop the tenure band first, then replace the unit by its parent, then
     merge the role level with its neighbour. Without a roster for the wave nothing is known
     about group sizes, so the attributes are kept (the wave page warns HR)."""
-    k = wave.k
     # Rows are read per subtree, only as far up as coarsening has to go: a typical
     # respondent's group is large enough at their own unit, which is one small indexed read.
     loaded: dict[str, list[tuple[int, int | None, int]]] = {}
@@ -333,25 +363,38 @@ def coarsen(*, wave: Wave, attributes: Attributes) -> Attributes:
         )
 
     unit = attributes.unit
+    people(unit, (attributes.role_level.rank,) * 2, None)  # reads the unit's subtree
+    if not loaded[unit.path] and not Headcount.objects.filter(wave=wave).exists():
+        return attributes  # no roster for this wave at all
+    return _coarsened(
+        k=wave.k,
+        attributes=attributes,
+        people=people,
+        parent=lambda unit: unit.parent,
+        levels=lambda: list(RoleLevel.objects.order_by("rank")),
+    )
+
+
+def _coarsened(*, k: int, attributes: Attributes, people, parent, levels) -> Attributes:
+    """The coarsening steps of `coarsen`, over any source of roster counts: `people(unit,
+    (low rank, high rank), tenure id or None)`, `parent(unit)`, and `levels()` in rank order."""
+    unit = attributes.unit
     tenure = attributes.tenure_band
     low = high = attributes.role_level
     ranks = (low.rank, high.rank)
-    people(unit, ranks, None)  # reads the unit's subtree
-    if not loaded[unit.path] and not Headcount.objects.filter(wave=wave).exists():
-        return attributes  # no roster for this wave at all
     if tenure is not None and people(unit, ranks, tenure.pk) < k:
         tenure = None
     while people(unit, ranks, None) < k and unit.parent_id is not None:
-        unit = unit.parent
+        unit = parent(unit)
     if people(unit, ranks, None) >= k:  # the usual case: no level to merge
         return Attributes(unit=unit, role_level=low, role_level_to=None, tenure_band=tenure)
-    levels = list(RoleLevel.objects.order_by("rank"))
+    ordered = levels()
     while people(unit, ranks, None) < k and (
-        levels[0].rank < low.rank or high.rank < levels[-1].rank
+        ordered[0].rank < low.rank or high.rank < ordered[-1].rank
     ):
         # Merge with the smaller neighbour band, preferring the one above at equal size.
-        below = [level for level in levels if level.rank < low.rank]
-        above = [level for level in levels if level.rank > high.rank]
+        below = [level for level in ordered if level.rank < low.rank]
+        above = [level for level in ordered if level.rank > high.rank]
         candidates = []
         if above:
             candidates.append((people(unit, (above[0].rank, above[0].rank), None), 0, above[0]))
@@ -468,7 +511,7 @@ def questions_of(wave: Wave) -> list[Question]:
 def forget_cached_questions() -> None:
     """Empty the questions and coarsening caches (tests roll the database back under them)."""
     _QUESTIONS.clear()
-    _COARSENED.clear()
+    _ROSTERS.clear()
 
 
 def instrument_questions(*, instrument_id: int) -> list[Question]:
