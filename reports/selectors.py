@@ -9,7 +9,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Window
+from django.db.models.functions import Random, RowNumber
 from django.utils import timezone
 
 from reports import access, scoring
@@ -17,7 +18,7 @@ from reports import rates as rates_module
 from reports.anonymity import guard, require_guarded
 from reports.anonymity_engine import mask_comment, mentions_harassment, shuffled
 from reports.models import ActionPlan, AuditEvent, Publication
-from surveys.models import Comment, Headcount, Question, Unit, Wave
+from surveys.models import Comment, Headcount, Unit, Wave
 
 # A picker lists at most this many units; deeper units are reached through the breadcrumb and
 # the child-unit links of the dashboard.
@@ -154,24 +155,31 @@ def comments(*, wave: Wave, unit: Unit, publication: Publication) -> list[Commen
     than k_comments respondents, or its comments could be isolated by difference)."""
     if unit.pk not in set(publication.comment_units or []):
         return None
+    # At most MAX_COMMENTS_PER_QUESTION comments per question, picked at random by the
+    # database, with each question's total: a large unit's thousands of comments stay there.
     rows = (
         Comment.objects.filter(wave=wave, published=True, unit__path__startswith=unit.path)
-        .select_related("question")
-        .only("text", "question__text", "question__order", "question__code")
+        .annotate(
+            pick=Window(RowNumber(), partition_by=[F("question_id")], order_by=Random()),
+            total=Window(Count("pk"), partition_by=[F("question_id")]),
+        )
+        .filter(pick__lte=MAX_COMMENTS_PER_QUESTION)
+        .values_list("question__order", "question__code", "question__text", "text", "total")
     )
-    by_question: dict[Question, list[str]] = defaultdict(list)
-    for comment in rows:
-        by_question[comment.question].append(comment.text)
+    by_question: dict[tuple[int, str, str], list[str]] = defaultdict(list)
+    totals: dict[tuple[int, str, str], int] = {}
+    for order, code, question, text, total in rows:
+        by_question[order, code, question].append(text)
+        totals[order, code, question] = total
     groups = []
-    for question in sorted(by_question, key=lambda q: (q.order, q.code)):
-        texts = shuffled(by_question[question])
+    for key in sorted(by_question):
         shown = [
             ShownComment(
                 text=mask_comment(text, names=[]), mentions_harassment=mentions_harassment(text)
             )
-            for text in texts[:MAX_COMMENTS_PER_QUESTION]
+            for text in shuffled(by_question[key])
         ]
-        groups.append(CommentGroup(question=question.text, comments=shown, total=len(texts)))
+        groups.append(CommentGroup(question=key[2], comments=shown, total=totals[key]))
     return groups
 
 

@@ -14,6 +14,7 @@ from surveys import services
 from surveys.models import RoleLevel, Unit, Wave
 from tests.factories import UnitFactory, make_hr, make_leader
 from tests.reports.dashboard_data import (  # noqa: F401
+    COMMENTS,
     PEOPLE,
     fast_password_hashing,
     published_org,
@@ -360,3 +361,28 @@ def test_a_closed_wave_that_showed_its_figures_is_not_reopened(client, published
     response = client.post(reverse("reports:wave_open", args=[org.previous.pk]), follow=True)
     assert "Start a new wave instead" in response.content.decode()
     assert Wave.objects.get(pk=org.previous.pk).state == Wave.State.CLOSED
+
+
+def test_a_unit_with_many_comments_shows_a_random_sample_of_each_question_and_its_total(
+    client,
+    published_org,  # noqa: F811
+    monkeypatch,
+):
+    from reports import selectors
+
+    org = published_org
+    monkeypatch.setattr(selectors, "MAX_COMMENTS_PER_QUESTION", 4)
+    client.force_login(make_hr())
+    (group,) = _get(client, org, org.sales).context["board"].comments
+    assert group.total == len(COMMENTS)
+    assert len(group.comments) == 4
+    publication = Publication.objects.get(wave=org.current)
+    seen: set[str] = set()
+    for _ in range(60):
+        (group,) = selectors.comments(wave=org.current, unit=org.sales, publication=publication)
+        texts = {comment.text for comment in group.comments}
+        assert group.total == len(COMMENTS) and len(texts) == 4  # four different comments
+        seen |= texts
+    # Each pick is random: all eleven comments turn up in sixty samples of four (a given one
+    # is missed with probability (7/11)^60, so the test fails about once in 50 billion runs).
+    assert len(seen) == len(COMMENTS)
