@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from django.core.cache import cache
+from django.db import connections
 from django.db.models import Case, F, Q, Sum, Value, When
 from django.utils.translation import gettext as _
 
@@ -310,14 +311,20 @@ def _read_rows(condition: Q, columns: dict, bucket: Callable[[tuple], dict]) -> 
     expressions = {name: column for name, column in columns.items() if not isinstance(column, str)}
 
     def grouped(model, extra, value_fields):
-        # Tuples, not dicts: thousands of rows for a large unit over several waves.
+        # Tuples straight from the cursor: thousands of rows for a large unit over several
+        # waves, whose values (integer keys, integer and float sums) need none of the ORM's
+        # per-row conversion.
         sums = {f"sum_{v}": Sum(v) for v in value_fields}
-        return (
+        query = (
             model.objects.filter(condition)
             .values(*fields, *extra, **expressions)
             .annotate(**sums)
             .values_list(*names, *extra, *sums)
         )
+        sql, params = query.query.sql_with_params()
+        with connections[query.db].cursor() as cursor:
+            cursor.execute(sql, params)
+            yield from cursor
 
     for row in grouped(SummaryGroup, [], ["respondents"]):
         bucket(row)["n"] += row[width] or 0
