@@ -141,6 +141,9 @@ class Chart:
     table: Table
     note: str = ""
     height: int = 420
+    # Set by cached_charts: the key of the chart's inputs, under which its rendered HTML is
+    # cached too (templates/reports/_chart.html).
+    digest: str = ""
 
     @property
     def plot_id(self) -> str:
@@ -238,7 +241,7 @@ def cached_charts(*, inputs: object, build: Callable[[], list[Chart]]) -> list[C
     key = "dashboard-charts:" + hashlib.sha256(text.encode()).hexdigest()
     charts = cache.get(key)
     if charts is None:
-        charts = build()
+        charts = [dataclasses.replace(chart, digest=f"{key}:{chart.key}") for chart in build()]
         cache.set(key, charts, CHARTS_CACHE_SECONDS)
     return charts
 

@@ -386,3 +386,24 @@ def test_a_unit_with_many_comments_shows_a_random_sample_of_each_question_and_it
     # Each pick is random: all eleven comments turn up in sixty samples of four (a given one
     # is missed with probability (7/11)^60, so the test fails about once in 50 billion runs).
     assert len(seen) == len(COMMENTS)
+
+
+def test_cached_chart_html_is_the_html_of_the_page_s_own_figures(client, published_org):  # noqa: F811
+    """Charts and their rendered HTML are cached under a digest of their inputs: a page read
+    after other units' pages is the page read with an empty cache."""
+    from django.core.cache import cache
+
+    org = published_org
+    client.force_login(make_hr())
+
+    def charts_html(unit) -> list[str]:
+        html = _get(client, org, unit).content.decode()
+        return re.findall(r'<figure class="chart-block".*?</figure>', html, flags=re.S)
+
+    warm = {}
+    for unit in (org.root, org.sales, org.tech, org.root):
+        warm[unit.pk] = charts_html(unit)
+    for unit in (org.sales, org.tech, org.root):
+        cache.clear()
+        assert charts_html(unit) == warm[unit.pk]
+    assert warm[org.sales.pk] != warm[org.tech.pk]
