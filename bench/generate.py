@@ -662,20 +662,9 @@ def _decide_pattern(wave_id: int, pattern: str) -> tuple[str, float]:
 def _primary_pattern(wave, publication) -> None:
     """Publish every cell of at least k respondents (no complementary suppression)."""
     from reports import publication as publication_module
-    from reports.anonymity import GroupRow, band, cell_counts
-    from reports.models import SummaryGroup
+    from reports.anonymity import cell_counts
 
-    rows = [
-        GroupRow(
-            unit=g.unit_id,
-            role=band(g.role_lo, g.role_hi),
-            tenure=g.tenure,
-            demo_question=g.demo_question,
-            demo_value=g.demo_value,
-            respondents=g.respondents,
-        )
-        for g in SummaryGroup.objects.filter(wave=wave)
-    ]
+    rows, _parents = publication_module.snapshot_rows(wave)
     counts = cell_counts(rows)
     publication.published_cells = sorted(c for c, n in counts.items() if n >= wave.k)
     publication.comment_units = sorted(

@@ -16,7 +16,13 @@ from django.utils.translation import gettext as _
 
 from reports import scoring
 from reports.anonymity import Guarded, band, guard, require_guarded
-from reports.models import Publication, SummaryDimension, SummaryGroup, SummaryItem
+from reports.models import (
+    BAND_TOTAL,
+    Publication,
+    SummaryDimension,
+    SummaryGroup,
+    SummaryItem,
+)
 from reports.publication import ANY_EXPERIENCED
 from surveys.models import Dimension, Question, RoleLevel, TenureBand, Unit, Wave
 
@@ -143,6 +149,54 @@ def levels() -> tuple[dict[int, RoleLevel], dict[int, TenureBand]]:
     return cached
 
 
+# Each publication's pattern as a set, per (publication, pattern revision): a wave's list
+# holds thousands of cells, parsed once per process instead of once per wave and request.
+_PATTERNS: dict[tuple, frozenset[str]] = {}
+_MAX_PATTERNS = 256
+# What a wave list leaves out of its publications, for `published_patterns` to load when needed:
+# `Wave.objects.select_related("publication").defer(*WITHOUT_PATTERN)`.
+WITHOUT_PATTERN = ("publication__published_cells",)
+
+
+def _remember(key: tuple, cells) -> frozenset[str]:
+    if len(_PATTERNS) >= _MAX_PATTERNS:
+        _PATTERNS.clear()
+    pattern = _PATTERNS[key] = frozenset(cells)
+    return pattern
+
+
+def published_patterns(publications: Iterable[Publication]) -> dict[int, frozenset[str]]:
+    """The published cells of these publications, by publication id: from the process's cache
+    when their revision is there, else from the loaded field, else (loaded without it,
+    `WITHOUT_PATTERN`) from one query for all of them, which a snapshot read sees as of the
+    rest of the request (`reports.snapshot`)."""
+    patterns: dict[int, frozenset[str]] = {}
+    missing: list[int] = []
+    for publication in publications:
+        if publication.pk is None:
+            patterns[publication.pk] = frozenset(publication.published_cells)
+            continue
+        key = (publication.pk, publication.pattern_revision)
+        if key in _PATTERNS:
+            patterns[publication.pk] = _PATTERNS[key]
+        elif "published_cells" in publication.get_deferred_fields():
+            missing.append(publication.pk)
+        else:
+            patterns[publication.pk] = _remember(key, publication.published_cells)
+    if missing:
+        rows = Publication.objects.filter(pk__in=missing).values_list(
+            "pk", "pattern_revision", "published_cells"
+        )
+        for pk, revision, cells in rows:
+            patterns[pk] = _remember((pk, revision), cells)
+    return patterns
+
+
+def forget_cached_patterns() -> None:
+    """Empty the pattern cache (tests roll the database back under it)."""
+    _PATTERNS.clear()
+
+
 def _context(wave: Wave, publication: Publication | None = None) -> _Context:
     if publication is None:
         publication = Publication.objects.filter(wave=wave).first() or Publication(wave=wave)
@@ -151,7 +205,7 @@ def _context(wave: Wave, publication: Publication | None = None) -> _Context:
     return _Context(
         wave=wave,
         publication=publication,
-        published=frozenset(publication.published_cells),
+        published=published_patterns([publication])[publication.pk],
         questions=questions,
         dimensions=dimensions,
         roles=roles,
@@ -242,8 +296,8 @@ def _merged(buckets) -> dict:
 
 def _grouping(ctx: _Context, by: tuple[str, ...]) -> tuple[Question | None, list[str], Q]:
     """For a breakdown: its demographic question (or None), the summary columns its groups
-    are keyed by, and the filter that picks its rows (a demographic's own variant rows, or
-    the rows without a demographic)."""
+    are keyed by, and the filter that picks its rows (a demographic's own variant rows, the
+    base rows when it shows tenure, else the role bands' totals over every tenure)."""
     demo = next((ctx.demographics[b] for b in by if b in ctx.demographics), None)
     fields = ["unit_id"]
     if "role_level" in by:
@@ -252,7 +306,8 @@ def _grouping(ctx: _Context, by: tuple[str, ...]) -> tuple[Question | None, list
         fields += ["tenure"]
     if demo is not None:
         fields += ["demo_value"]
-    return demo, fields, Q(demo_question=demo.pk if demo is not None else 0)
+        return demo, fields, Q(demo_question=demo.pk)
+    return demo, fields, Q(demo_question=0 if "tenure_band" in by else BAND_TOTAL)
 
 
 def _summarize_waves(
@@ -267,9 +322,10 @@ def _summarize_waves(
         units += list(unit.children.order_by("name"))
     demo, group_fields, rows_filter = _grouping(base_ctx, by)
     base = Q(wave_id__in=wave_ids, unit_id__in=[u.pk for u in units]) & rows_filter
-    totals_filter = Q(wave_id__in=wave_ids, unit_id=unit.pk, demo_question=0)
+    totals_filter = Q(wave_id__in=wave_ids, unit_id=unit.pk, demo_question=BAND_TOTAL)
     # Without a demographic, a breakdown's groups partition the unit (every response is
-    # counted once per unit, by role band and tenure): the total is their sum, no extra read.
+    # counted once per unit, in its role band, and in its tenure group when tenure is shown):
+    # the total is their sum, no extra read.
     derive_total = bool(by) and demo is None
 
     raw: dict[int, dict[tuple, dict]] = defaultdict(lambda: defaultdict(_bucket))
@@ -362,7 +418,7 @@ def _summarize_board(
     by_wave = {ctx.wave.pk: ctx for ctx in contexts}
     compared = [pk for pk in dict.fromkeys(compared) if pk in by_wave]
     banded = Q(unit_id=unit.pk, wave_id__in=compared)
-    condition = Q(demo_question=0) & (
+    condition = Q(demo_question=BAND_TOTAL) & (
         Q(unit_id=unit.pk, wave_id__in=list(by_wave))
         | Q(unit_id__in=[u.pk for u in children], wave_id=wave.pk)
     )
@@ -431,7 +487,7 @@ def _summarize_units(
             )  # fmt: skip
         if not derive_total:
             _read_groups(
-                raw, Q(wave_id=ctx.wave.pk, unit_id__in=ids, demo_question=0), [],
+                raw, Q(wave_id=ctx.wave.pk, unit_id__in=ids, demo_question=BAND_TOTAL), [],
                 outer="unit_id",
             )  # fmt: skip
     return {
@@ -657,6 +713,7 @@ def history(wave: Wave, waves: int = 10, *, among: Iterable[Wave] | None = None)
         rows = list(
             Wave.objects.filter(instrument_id=wave.instrument_id, opens_at__lte=wave.opens_at)
             .select_related("publication", "instrument")
+            .defer(*WITHOUT_PATTERN)
             .order_by("-opens_at", "pk")[: waves + 1]
         )
     else:
@@ -695,21 +752,35 @@ class SummaryReader:
 
     def context(self, wave: Wave) -> _Context:
         """The context of another wave of the instrument, with the publication loaded with the
-        wave (`select_related("publication")`, as `history` does): no query."""
-        if wave.pk not in self._contexts:
+        wave (`select_related("publication")`, as `history` does): no query, unless its
+        pattern was left out (`WITHOUT_PATTERN`) and is not cached (`contexts` reads every
+        missing one at once)."""
+        return self.contexts([wave])[0]
+
+    def contexts(self, waves: Iterable[Wave]) -> list[_Context]:
+        """`context` of each wave, reading the patterns missing from the cache in one query."""
+        waves = list(waves)
+        new: dict[int, tuple[Wave, Publication]] = {}
+        for wave in waves:
+            if wave.pk in self._contexts or wave.pk in new:
+                continue
             if wave.instrument_id != self._base.wave.instrument_id:
                 raise ValueError("A reader serves the waves of one instrument.")
             try:
                 publication = wave.publication
             except Publication.DoesNotExist:
                 publication = Publication(wave=wave)
-            self._contexts[wave.pk] = replace(
-                self._base,
-                wave=wave,
-                publication=publication,
-                published=frozenset(publication.published_cells),
-            )
-        return self._contexts[wave.pk]
+            new[wave.pk] = (wave, publication)
+        if new:
+            patterns = published_patterns(publication for _, publication in new.values())
+            for pk, (wave, publication) in new.items():
+                self._contexts[pk] = replace(
+                    self._base,
+                    wave=wave,
+                    publication=publication,
+                    published=patterns[publication.pk],
+                )
+        return [self._contexts[wave.pk] for wave in waves]
 
     def summarize(self, *, wave: Wave, unit: Unit, by: Sequence[str] = ()) -> Summary:
         """As `summarize`; raises BadBreakdown for a bad `by`."""
@@ -724,7 +795,7 @@ class SummaryReader:
     ) -> dict[int, Summary]:
         """`summarize` for several waves of the instrument at once, reading each summary
         table once for all of them; by wave id."""
-        contexts = [self.context(w) for w in waves]
+        contexts = self.contexts(waves)
         parsed = parse_breakdown(by=by, demographic_codes=list(self._base.demographics))
         summaries = _summarize_waves(contexts, unit, parsed)
         require_guarded(
@@ -763,7 +834,7 @@ class SummaryReader:
         totals of the other `trend` waves. Each figure as `summarize` gives it."""
         waves = {w.pk: w for w in [self._base.wave, *compared, *trend]}
         board = _summarize_board(
-            [self.context(w) for w in waves.values()],
+            self.contexts(waves.values()),
             unit,
             list(children),
             compared=[self._base.wave.pk, *(w.pk for w in compared)],
@@ -780,7 +851,7 @@ class SummaryReader:
         """The unit's guarded total in each wave (one read per summary table for all)."""
         if not waves:
             return {}
-        summaries = _summarize_waves([self.context(w) for w in waves], unit, ())
+        summaries = _summarize_waves(self.contexts(waves), unit, ())
         totals = {wave_id: summary.total for wave_id, summary in summaries.items()}
         require_guarded(total.figure for total in totals.values())
         return totals

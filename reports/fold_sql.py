@@ -6,8 +6,9 @@ Each step is a temporary table with fresh statistics (so the planner sizes every
 aggregate right for 5 responses or 100,000; JIT compilation is off, it cost more than it saved):
 
 - the responses being folded and their answers,
-- the variants of each response (base group with its tenure; tenure 0 and the demographic
-  question and answer for each demographic answer),
+- the variants of each response (base group with its tenure; its role band over every
+  tenure, `BAND_TOTAL`; tenure 0 and the demographic question and answer for each demographic
+  answer),
 - its counted items (every answer, plus the ANY_EXPERIENCED pseudo-item when any `experienced`
   item is at least 2),
 - its mean per dimension (agree5/freq5 items with a dimension, reverse-scored items as 6 - x,
@@ -33,7 +34,13 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
-from reports.models import ReliabilitySum, SummaryDimension, SummaryGroup, SummaryItem
+from reports.models import (
+    BAND_TOTAL,
+    ReliabilitySum,
+    SummaryDimension,
+    SummaryGroup,
+    SummaryItem,
+)
 from surveys.models import Answer, Question, Response, RoleLevel, TenureBand, Unit, Wave
 
 # The pseudo-question of respondents who experienced at least one behaviour at least once:
@@ -123,12 +130,15 @@ def _prepare(*, by_ids: bool) -> list[str]:
             JOIN {t.answer} a ON a.response_id = r.id
             JOIN {t.question} q ON q.id = a.question_id""",
         ),
-        # Variants: the base group, then one row per demographic answer (tenure 0).
+        # Variants: the base group, its role band over every tenure (BAND_TOTAL), then one
+        # row per demographic answer (tenure 0).
         *_temporary(
             _V,
             f"""SELECT r.id AS response_id, r.unit_id, r.role_lo, r.role_hi, r.tenure,
                    0 AS demo_question, 0 AS demo_value
             FROM {_R} r
+            UNION ALL
+            SELECT r.id, r.unit_id, r.role_lo, r.role_hi, 0, {BAND_TOTAL}, 0 FROM {_R} r
             UNION ALL
             SELECT r.id, r.unit_id, r.role_lo, r.role_hi, 0, a.question_id, a.value
             FROM {_A} a JOIN {_R} r ON r.id = a.response_id

@@ -7,11 +7,17 @@ A group key is (wave, unit, role_lo, role_hi, tenure, demo_question, demo_value)
 - role_lo..role_hi: role-level ranks (equal unless the response was coarsened by merging);
 - tenure: tenure-band rank, 0 when not recorded (coarsened away or not asked);
 - demo_question/demo_value: 0/0 for the base rows; otherwise the response is counted again
-  under its answer to that optional demographic question.
+  under its answer to that optional demographic question;
+- demo_question BAND_TOTAL (tenure 0, demo_value 0): the response counted again in its role
+  band over every tenure. Every figure not broken down by tenure reads these rows: the sum of
+  a band's tenure groups, stored once, so a unit's page reads about a sixth of the rows. They
+  are a stored sum, never a cell of their own: the suppression pattern is decided from the
+  base and demographic rows (`reports.publication.snapshot_rows` leaves them out).
 """
 
 import hashlib
 import secrets
+import uuid
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -114,6 +120,13 @@ class AuditEvent(models.Model):
 # --- Published summary tables -----------------------------------------------------------------
 
 
+class PublicationQuerySet(models.QuerySet):
+    def update(self, **kwargs) -> int:
+        """As QuerySet.update, renewing the pattern revision as `Publication.save` does."""
+        kwargs.setdefault("pattern_revision", uuid.uuid4())
+        return super().update(**kwargs)
+
+
 class Publication(models.Model):
     """The published snapshot of a wave: it advances only in batches of at least k new
     responses (or when the wave closes), and carries the suppression pattern decided once for
@@ -141,9 +154,27 @@ class Publication(models.Model):
         help_text="Invitations [used, sent] over each unit's subtree (and 'wave' for the whole "
         "wave) as counted at this publication; units too small to show are left out.",
     )
+    # Renewed by every save and update: readers keep a wave's parsed pattern (thousands of
+    # cells) per process under (pk, pattern_revision) and load the cells only when it changed
+    # (`reports.aggregation.published_patterns`).
+    pattern_revision = models.UUIDField(default=uuid.uuid4, editable=False)
+
+    objects = PublicationQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.wave} v{self.version}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.pattern_revision = uuid.uuid4()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "pattern_revision"}
+        super().save(*args, **kwargs)
+
+
+# The demo_question of the "every tenure" rows of a role band (the largest PostgreSQL integer,
+# so it can never be a question's id).
+BAND_TOTAL = 2_147_483_647
 
 
 class SummaryKey(models.Model):

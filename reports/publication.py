@@ -20,6 +20,7 @@ from reports import scoring
 from reports.anonymity import GroupRow, band, decide_comment_units, decide_pattern
 from reports.fold_sql import fold_sql, supports_sql_fold
 from reports.models import (
+    BAND_TOTAL,
     Publication,
     ReliabilitySum,
     SummaryDimension,
@@ -105,7 +106,8 @@ def snapshot_rows(wave: Wave) -> tuple[list[GroupRow], dict[int, int | None]]:
             demo_value=g.demo_value,
             respondents=g.respondents,
         )
-        for g in SummaryGroup.objects.filter(wave=wave)
+        # The band totals are stored sums of the base rows, not cells.
+        for g in SummaryGroup.objects.filter(wave=wave).exclude(demo_question=BAND_TOTAL)
     ]
     unit_ids = {row.unit for row in rows}
     parents = dict(Unit.objects.filter(pk__in=unit_ids).values_list("pk", "parent_id"))
@@ -205,7 +207,7 @@ def _fold(wave: Wave, response_ids: Sequence, questions: dict[int, _QuestionInfo
         experienced = any(
             questions[q].purpose == Question.Purpose.EXPERIENCED and v >= 2 for q, v in pairs
         )
-        variants = [(0, 0, tenure)] + [(q, v, 0) for q, v in demo]
+        variants = [(0, 0, tenure), (BAND_TOTAL, 0, 0)] + [(q, v, 0) for q, v in demo]
         unit_ids = [int(step) for step in path.strip("/").split("/")]
         for unit_id in unit_ids:
             for demo_q, demo_v, ten in variants:

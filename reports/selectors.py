@@ -13,7 +13,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import Random, RowNumber
 from django.utils import timezone
 
-from reports import access, scoring
+from reports import access, aggregation, scoring
 from reports import rates as rates_module
 from reports.anonymity import guard, require_guarded
 from reports.anonymity_engine import mask_comment, mentions_harassment, shuffled
@@ -95,6 +95,7 @@ def scoped_waves(*, user: User | AnonymousUser) -> list[Wave]:
     from the same rows."""
     return list(
         Wave.objects.select_related("publication", "instrument")
+        .defer(*aggregation.WITHOUT_PATTERN)
         .annotate(readable=access.wave_in_scope(user))
         .order_by("-opens_at", "pk")
     )

@@ -39,10 +39,11 @@ def _empty_cache():
     # Dashboards keep their charts in Django's cache (per process): every test starts empty.
     from django.core.cache import cache
 
-    from reports.aggregation import forget_cached_instruments
+    from reports.aggregation import forget_cached_instruments, forget_cached_patterns
     from surveys.services import forget_cached_questions
 
     cache.clear()
     forget_cached_questions()  # the database is rolled back under the process's caches
     forget_cached_instruments()
+    forget_cached_patterns()
     yield

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from reports import aggregation, dashboards
 from reports.management.commands.seed_demo import ROLE_SHIFT, _answers
+from reports.models import Publication
 from reports.publication import publish
 from surveys import services
 from surveys.models import Question, RoleLevel, Wave
@@ -234,3 +235,30 @@ def _leaves(value, path="") -> dict:
             k: v for i, item in enumerate(value) for k, v in _leaves(item, f"{path}[{i}]").items()
         }
     return {path: value}
+
+
+def test_a_warm_page_reuses_the_parsed_patterns_and_sees_a_new_one_at_once(client, history):
+    """The waves' published cells (thousands in a large organisation) are parsed once per
+    process: a warm page does not read them. A new pattern (saved, or updated in bulk) is read
+    by the very next page, which shows only what it lists."""
+    org, earlier = history
+    client.force_login(make_hr())
+    url = _url(org.current, org.root)
+    first = client.get(url).context["board"]
+    assert not first.children.total.suppressed
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    assert not [q for q in captured.captured_queries if "published_cells" in q["sql"]]
+
+    publication = org.current.publication
+    publication.refresh_from_db()
+    publication.published_cells = []
+    publication.save()
+    board = client.get(url).context["board"]
+    assert board.children.total.suppressed
+    assert all(group.suppressed for group in board.children.groups)
+
+    Publication.objects.filter(wave=earlier[-1]).update(published_cells=[])
+    board = client.get(url).context["board"]
+    withheld = {point.wave.pk: point.total.suppressed for point in board.trend}
+    assert withheld[earlier[-1].pk] and not withheld[earlier[-2].pk]

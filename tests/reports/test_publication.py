@@ -5,10 +5,12 @@ the same tables as folding batch by batch."""
 
 from __future__ import annotations
 
+import importlib
 import random
 import threading
 import time
 from collections import defaultdict
+from types import SimpleNamespace
 
 import pytest
 from django.db import OperationalError, connection
@@ -16,7 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reports.aggregation import summarize
-from reports.models import Publication, SummaryDimension, SummaryGroup, SummaryItem
+from reports.models import (
+    BAND_TOTAL,
+    Publication,
+    SummaryDimension,
+    SummaryGroup,
+    SummaryItem,
+)
 from reports.publication import batch_size, publish, publish_if_due, rebuild
 from reports.services import close_wave
 from surveys import services
@@ -138,8 +146,8 @@ def chain(parents: dict[int, int | None], unit: int | None) -> list[int]:
 
 def recomputed_from_raw(wave: Wave) -> dict:
     """The summary tables computed independently from the raw Response and Answer rows: every
-    response counts in every unit above it, once per group and again under each demographic
-    answer."""
+    response counts in every unit above it, once per group, again in its role band over every
+    tenure and again under each demographic answer."""
     questions = {q.pk: q for q in Question.objects.filter(instrument=wave.instrument)}
     pairs: dict = defaultdict(list)
     for response_id, question_id, value in Answer.objects.filter(response__wave=wave).values_list(
@@ -170,7 +178,8 @@ def recomputed_from_raw(wave: Wave) -> dict:
             if question.dimension_id:
                 per_dimension[question.dimension_id] += 1
         for unit_id in chain(parents, response.unit_id):
-            for demo_q, demo_v, ten in [(0, 0, tenure)] + [(q, v, 0) for q, v in demo]:
+            variants = [(0, 0, tenure), (BAND_TOTAL, 0, 0)] + [(q, v, 0) for q, v in demo]
+            for demo_q, demo_v, ten in variants:
                 key = (unit_id, lo, hi, ten, demo_q, demo_v)
                 groups[key] += 1
                 for q, v in given:
@@ -354,3 +363,26 @@ def test_summary_counts_equal_counts_recomputed_from_raw_answers_for_every_ances
             Publication.objects.get(wave=wave).responses
             == Response.objects.filter(wave=wave).count()
         )
+
+
+@pytest.mark.django_db
+def test_summary_rows_folded_before_band_totals_get_them_from_the_migration():
+    """Migration 0005 adds to existing summary rows the band totals a fold now writes: the
+    same rows as folding the responses again."""
+    from django.apps import apps
+
+    migration = importlib.import_module("reports.migrations.0005_band_totals")
+    wave, tokens = invited_wave(k=5)
+    rng = random.Random(5)
+    for token in tokens[:17]:
+        services.submit_response(wave=wave, answers=answers(rng), invitation_token=token)
+    publish(wave=wave, force=True)
+    folded = summary_tables(wave)
+    assert any(key[4] == BAND_TOTAL for key in folded["items"])
+    for model in (SummaryGroup, SummaryItem, SummaryDimension):
+        model.objects.filter(wave=wave, demo_question=BAND_TOTAL).delete()
+    editor = SimpleNamespace(connection=connection)  # all the migration uses of its editor
+    migration.add_band_totals(apps, editor)
+    assert summary_tables(wave) == folded == recomputed_from_raw(wave)
+    migration.remove_band_totals(apps, editor)
+    assert not SummaryGroup.objects.filter(demo_question=BAND_TOTAL).exists()
