@@ -357,10 +357,15 @@ def _read_groups(raw: dict, condition: Q, fields: list[str], *, outer: str) -> N
     _read_rows(condition, {name: name for name in names}, bucket)
 
 
-def _read_rows(condition: Q, columns: dict, bucket: Callable[[tuple], dict]) -> None:
-    """Add the summary rows matching `condition`, summed per `columns` (name: field name or
-    expression), into the bucket `bucket(row)` names for each sum (`row`: the tuple of the
-    columns' values): one query per summary table."""
+def _read_rows(conditions: Q | Sequence[Q], columns: dict, bucket: Callable[[tuple], dict]) -> None:
+    """Add the summary rows matching `conditions` (one filter, or several disjoint ones),
+    summed per `columns` (name: field name or expression), into the bucket `bucket(row)` names
+    for each sum (`row`: the tuple of the columns' values): one query per summary table.
+
+    Several filters are read as one UNION ALL of them: each is a range of the summary keys,
+    read from the index alone on PostgreSQL (migration 0007), where their OR would be a
+    bitmap scan visiting the table's pages."""
+    parts = [conditions] if isinstance(conditions, Q) else list(conditions)
     names = list(columns)
     width = len(names)
     fields = [column for column in columns.values() if isinstance(column, str)]
@@ -370,14 +375,29 @@ def _read_rows(condition: Q, columns: dict, bucket: Callable[[tuple], dict]) -> 
         # Tuples straight from the cursor: thousands of rows for a large unit over several
         # waves, whose values (integer keys, integer and float sums) need none of the ORM's
         # per-row conversion.
-        sums = {f"sum_{v}": Sum(v) for v in value_fields}
-        query = (
-            model.objects.filter(condition)
-            .values(*fields, *extra, **expressions)
-            .annotate(**sums)
-            .values_list(*names, *extra, *sums)
-        )
-        sql, params = query.query.sql_with_params()
+        if len(parts) == 1:
+            sums = {f"sum_{v}": Sum(v) for v in value_fields}
+            query = (
+                model.objects.filter(parts[0])
+                .values(*fields, *extra, **expressions)
+                .annotate(**sums)
+                .values_list(*names, *extra, *sums)
+            )
+            sql, params = query.query.sql_with_params()
+        else:
+            rows = [
+                model.objects.filter(part)
+                .order_by()
+                .annotate(**expressions)
+                .values_list(*names, *extra, *value_fields)
+                for part in parts
+            ]
+            query = rows[0].union(*rows[1:], all=True)
+            inner, params = query.query.sql_with_params()
+            quote = connections[query.db].ops.quote_name
+            keys = ", ".join(quote(name) for name in [*names, *extra])
+            sums = ", ".join(f"SUM({quote(v)})" for v in value_fields)
+            sql = f"SELECT {keys}, {sums} FROM ({inner}) parts GROUP BY {keys}"  # noqa: S608
         with connections[query.db].cursor() as cursor:
             cursor.execute(sql, params)
             yield from cursor
@@ -418,10 +438,11 @@ def _summarize_board(
     by_wave = {ctx.wave.pk: ctx for ctx in contexts}
     compared = [pk for pk in dict.fromkeys(compared) if pk in by_wave]
     banded = Q(unit_id=unit.pk, wave_id__in=compared)
-    condition = Q(demo_question=BAND_TOTAL) & (
-        Q(unit_id=unit.pk, wave_id__in=list(by_wave))
-        | Q(unit_id__in=[u.pk for u in children], wave_id=wave.pk)
-    )
+    conditions = [Q(demo_question=BAND_TOTAL, unit_id=unit.pk, wave_id__in=list(by_wave))]
+    if children:
+        conditions.append(
+            Q(demo_question=BAND_TOTAL, unit_id__in=[u.pk for u in children], wave_id=wave.pk)
+        )
     role: dict[int, dict[tuple, dict]] = defaultdict(lambda: defaultdict(_bucket))
     totals: dict[int, dict[tuple, dict]] = defaultdict(lambda: defaultdict(_bucket))
     by_child: dict[tuple, dict] = defaultdict(_bucket)
@@ -437,7 +458,7 @@ def _summarize_board(
 
     # Role bands only where they are shown: every other row is summed over them (0, 0).
     _read_rows(
-        condition,
+        conditions,
         {
             "wave_id": "wave_id",
             "unit_id": "unit_id",

@@ -64,6 +64,8 @@ _NEW = "powerclimate_fold_new_rows"
 _IF_EXISTING = "-- existing\n"
 _TEMPORARY = [_R, _A, _V, _ANC, _X, _PER, _OWN_G, _OWN_I, _OWN_D]
 _KEY = ["role_lo", "role_hi", "tenure", "demo_question", "demo_value"]
+# The same columns in the unique keys' order, after wave and unit: rows are inserted in it.
+_KEY_ORDER = list(SummaryGroup.KEY_FIELDS[2:])
 _SCORED = "dimension_id IS NOT NULL AND kind IN ('agree5', 'freq5')"
 
 
@@ -222,7 +224,8 @@ def _inserts(table: str, source: str, extra: list[str], values: dict[str, str]) 
     columns = ", ".join([*keys, *(quote(c) for c in values)])
     sums = ", ".join(values.values())
     names = ", ".join(quote(c) for c in values)
-    ordered = ", ".join(["unit_id", *_KEY, *extra])
+    selected = ", ".join(["unit_id", *_KEY, *extra])
+    ordered = ", ".join(["unit_id", *_KEY_ORDER, *extra])
     updates = ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in values)
     fanned = (
         f"FROM {source} s JOIN {_ANC} anc ON anc.unit_id = s.unit_id "
@@ -239,12 +242,12 @@ def _inserts(table: str, source: str, extra: list[str], values: dict[str, str]) 
         f"SELECT anc.ancestor AS unit_id, {grouped}, {sums_as} " + fanned.format("NOT"),
         "SELECT set_config('enable_sort', %(enable_sort)s, true)",
         f"INSERT INTO {table} ({columns}) "
-        f"SELECT %(wave)s, {ordered}, {names} FROM {_NEW} ORDER BY {ordered}",
+        f"SELECT %(wave)s, {selected}, {names} FROM {_NEW} ORDER BY {ordered}",
         f"DROP TABLE {_NEW}",
         _IF_EXISTING + f"INSERT INTO {table} ({columns}) "
         f"SELECT %(wave)s, anc.ancestor, {grouped}, {sums} "
         + fanned.format("")
-        + f" ORDER BY anc.ancestor, {grouped} "
+        + f" ORDER BY anc.ancestor, {', '.join(f's.{c}' for c in [*_KEY_ORDER, *extra])} "
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
     ]
 

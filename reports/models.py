@@ -186,7 +186,11 @@ class SummaryKey(models.Model):
     demo_question = models.PositiveIntegerField(default=0)
     demo_value = models.SmallIntegerField(default=0)
 
-    KEY_FIELDS = ("wave", "unit", "role_lo", "role_hi", "tenure", "demo_question", "demo_value")
+    # The order of the unique keys (their indexes): a page reads one unit's rows of one
+    # variant (base, band totals or a demographic) in a few waves, a contiguous range. On
+    # PostgreSQL the index also holds the counted columns (INCLUDE, migration 0007), so these
+    # reads never visit the table.
+    KEY_FIELDS = ("wave", "unit", "demo_question", "demo_value", "role_lo", "role_hi", "tenure")
 
     class Meta:
         abstract = True
