@@ -728,16 +728,21 @@ def _refuse_claim(wave: Wave) -> NoReturn:
     )
 
 
-def _response_row(*, wave: Wave, stored: Attributes) -> tuple[Response, list]:
-    """The response to store and the values of its row, as `Response.objects.create` writes
-    them (the columns of _RESPONSE_COLUMNS)."""
-    response = Response(
+def _new_response(*, wave: Wave, stored: Attributes) -> Response:
+    """An unsaved response of the wave with these (already coarsened) attributes."""
+    return Response(
         wave=wave,
         unit=stored.unit,
         role_level=stored.role_level,
         role_level_to=stored.role_level_to,
         tenure_band=stored.tenure_band,
     )
+
+
+def _response_row(*, wave: Wave, stored: Attributes) -> tuple[Response, list]:
+    """The response to store and the values of its row, as `Response.objects.create` writes
+    them (the columns of _RESPONSE_COLUMNS)."""
+    response = _new_response(wave=wave, stored=stored)
     values = [
         Response._meta.pk.get_db_prep_value(response.pk, connection),
         wave.pk,
@@ -890,13 +895,7 @@ def bulk_store_responses(
     stored = 0
     batch_responses, batch_answers = [], []
     for attributes, pairs in responses:
-        response = Response(
-            wave=wave,
-            unit=attributes.unit,
-            role_level=attributes.role_level,
-            role_level_to=attributes.role_level_to,
-            tenure_band=attributes.tenure_band,
-        )
+        response = _new_response(wave=wave, stored=attributes)
         batch_responses.append(response)
         batch_answers.extend(Answer(response=response, question_id=q, value=v) for q, v in pairs)
         stored += 1
