@@ -12,7 +12,8 @@ so items of a dimension correlate and higher role levels rate the climate better
 `seed_demo`. Attributes are coarsened against the roster exactly as `services.coarsen` does
 (checked on a sample), responses are stored already published, and each wave gets the app's own
 summary rows (`reports.fold_sql.fold_sql`, one call per wave, or per division beyond
-FOLD_BATCH responses a wave) and publication pattern.
+FOLD_BATCH responses a wave) and publication pattern, in two worker processes that publish the
+loaded waves while the next ones are loaded.
 
 Run on its own: `.venv/bin/python bench/generate.py --size 20000` (run.py calls `generate`).
 """
@@ -433,7 +434,6 @@ def generate(
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from reports.models import Publication
     from surveys import services
     from surveys.models import Question, RoleLevel, TenureBand, Unit, Wave
 
@@ -463,15 +463,16 @@ def generate(
     # answer index instead of inserting all over it (keys still reveal nothing of a person).
     all_uuids = uuid_bytes(rng, size)
     next_uuid = 0
-    # Deciding a wave's pattern is Python work (seconds to minutes at 2,000 units): two worker
-    # processes (spawned, each with its own connection) decide them while this one goes on
-    # loading, so both cores stay busy and neither pattern waits for the GIL.
+    # Folding a wave (one PostgreSQL backend busy for minutes at 100,000 responses) and
+    # deciding its pattern (Python work): two worker processes (spawned, each with its own
+    # connection) publish the loaded waves while this one goes on loading the next, so both
+    # cores stay busy.
     pool = ProcessPoolExecutor(
-        max_workers=PATTERN_PROCESSES,
+        max_workers=PUBLISH_PROCESSES,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_pattern_worker_init,
     )
-    patterns = []
+    jobs = []
     now = timezone.now()
     wave_ids = []
     cell_keys = np.stack([roster.unit, roster.rank, roster.tenure], axis=1)
@@ -496,6 +497,7 @@ def generate(
         drift = 0.03 * w
         folded = 0
         pending: list[str] = []
+        batches: list[list[str]] = []
         for division in org.divisions:
             members = np.flatnonzero(answering & (org.division_of[roster.unit] == division))
             if division == org.divisions[0]:  # the root's executives travel with division 1
@@ -565,25 +567,23 @@ def generate(
             pending += ids
             folded += n
             if len(pending) >= FOLD_BATCH:
-                t = _fold(wave, pending, timer, t)
+                batches.append(pending)
                 pending = []
         if pending:
-            t = _fold(wave, pending, timer, t)
-        Publication.objects.create(
-            wave=wave, version=1, responses=folded, published_at=wave.closes_at
-        )
-        log(
-            f"  wave {w + 1}: {folded} responses; copy {timer.totals['copy']:.1f} s, "
-            f"fold {timer.totals['fold']:.1f} s so far"
-        )
-        patterns.append(pool.submit(_decide_pattern, wave.pk, pattern))
+            batches.append(pending)
+        log(f"  wave {w + 1}: {folded} responses loaded; copy {timer.totals['copy']:.1f} s so far")
+        jobs.append(pool.submit(_publish_wave, wave.pk, batches, pattern))
     t = time.perf_counter()
-    for future in patterns:
-        name, seconds = future.result()
-        log(f"  {name}: suppression pattern ({pattern}) {seconds:.1f} s")
-        timer.totals["pattern"] += seconds
+    for future in jobs:
+        name, fold_seconds, pattern_seconds = future.result()
+        log(
+            f"  {name}: fold {fold_seconds:.1f} s, suppression pattern ({pattern}) "
+            f"{pattern_seconds:.1f} s"
+        )
+        timer.totals["fold"] += fold_seconds
+        timer.totals["pattern"] += pattern_seconds
     pool.shutdown()
-    t = timer.step("pattern_wait", t, "waiting for the last suppression patterns")
+    t = timer.step("wait", t, "waiting for the last folds and suppression patterns")
     with connection.cursor() as cursor:
         cursor.execute("SET session_replication_role = DEFAULT")
         cursor.execute(
@@ -603,30 +603,48 @@ def generate(
     )
     summary = (
         "  generated in {total:.0f} s (org {org:.1f}, roster {roster:.1f}, answers {answers:.1f},"
-        " copy {copy:.1f}, fold {fold:.1f}, commit {commit:.1f}, pattern {pattern:.1f} in"
-        " two processes, waiting for them {pattern_wait:.1f}, vacuum {vacuum:.1f})"
+        " copy {copy:.1f}, commit {commit:.1f}; fold {fold:.1f} and pattern {pattern:.1f} in"
+        " two processes beside the loading, waiting for them {wait:.1f}; vacuum {vacuum:.1f})"
     )
     log(summary.format_map(defaultdict(float, timer.totals)))
     return dataset
 
 
-PATTERN_PROCESSES = 2
+PUBLISH_PROCESSES = 2
 # Responses folded together (a wave of the 100,000 data set; a division of the million one).
 FOLD_BATCH = 10_000
 
 
-def _fold(wave, ids: list[str], timer: Timer, t: float) -> float:
-    """Fold these responses with the app's `fold_sql`: whole waves up to FOLD_BATCH responses
-    in one call (each call has a fixed cost of a few dozen statements), larger ones a division
-    at a time, so that PostgreSQL's aggregates stay in memory."""
-    from django.db import transaction
+def _publish_wave(wave_id: int, batches: list[list[str]], pattern: str) -> tuple[str, float, float]:
+    """In a worker process: fold a loaded wave's responses with the app's `fold_sql` (whole
+    waves up to FOLD_BATCH responses in one call, each call having a fixed cost of a few dozen
+    statements; larger ones a division at a time, so that PostgreSQL's aggregates stay in
+    memory), store its publication and decide its pattern. Returns the wave's name and the
+    seconds of the fold and of the pattern."""
+    from django.db import connection, transaction
 
     from reports.fold_sql import fold_sql
+    from reports.models import Publication
+    from surveys.models import Wave
 
-    with transaction.atomic():
-        fold_sql(wave=wave, response_ids=ids)
-        t = timer.step("fold", t)
-    return timer.step("commit", t)
+    started = time.perf_counter()
+    try:
+        _skip_foreign_key_triggers(lambda _message: None)
+        wave = Wave.objects.get(pk=wave_id)
+        for ids in batches:
+            with transaction.atomic():
+                fold_sql(wave=wave, response_ids=ids)
+        Publication.objects.create(
+            wave=wave,
+            version=1,
+            responses=sum(len(ids) for ids in batches),
+            published_at=wave.closes_at,
+        )
+    finally:
+        connection.close()
+    folded = time.perf_counter()
+    name, pattern_seconds = _decide_pattern(wave_id, pattern)
+    return name, folded - started, pattern_seconds
 
 
 def _pattern_worker_init() -> None:
