@@ -588,7 +588,8 @@ def generate(
         cursor.execute("SET session_replication_role = DEFAULT")
         cursor.execute(
             "VACUUM ANALYZE reports_summarygroup, reports_summaryitem, reports_summarydimension, "
-            "surveys_response, surveys_answer, surveys_invitation, surveys_headcount"
+            "surveys_response, surveys_answer, surveys_comment, surveys_invitation, "
+            "surveys_headcount, surveys_unit"
         )
     t = timer.step("vacuum", t, "vacuum analyze")
     _create_users()

@@ -199,7 +199,9 @@ def forget_cached_patterns() -> None:
 
 def _context(wave: Wave, publication: Publication | None = None) -> _Context:
     if publication is None:
-        publication = Publication.objects.filter(wave=wave).first() or Publication(wave=wave)
+        publication = Publication.objects.filter(wave=wave).defer(
+            "published_cells"
+        ).first() or Publication(wave=wave)
     questions, dimensions = _instrument_content(wave)
     roles, tenures = levels()
     return _Context(

@@ -360,6 +360,7 @@ def wave_list(request: HttpRequest) -> dict:
     waves = (
         access.readable_waves(request.user)
         .select_related("instrument", "publication")
+        .defer(*aggregation.WITHOUT_PATTERN)
         .order_by("-opens_at", "pk")
     )
     return {"waves": [_wave(wave) for wave in waves]}
