@@ -8,6 +8,7 @@ suppression pattern. Views, exports, the API and the benchmark all call `summari
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 
 from django.core.cache import cache
 from django.db import connections
@@ -92,6 +93,29 @@ class Summary:
     results_hidden: bool = False
 
 
+@dataclass(frozen=True)
+class _MeasurePlan:
+    """Which questions each measure counts, worked out once per instrument instead of once per
+    group: (dimension, [(question id, favourable values)]) for the scored items, and (question
+    id, purpose, topic) for the rest, in question order."""
+
+    scored: list[tuple[Dimension, list[tuple[int, tuple[int, int]]]]]
+    others: list[tuple[int, str, str]]
+
+
+def _measure_plan(questions: dict[int, Question], dimensions: list[Dimension]) -> _MeasurePlan:
+    scored = []
+    for dimension in dimensions:
+        items = [
+            (qid, (1, 2) if question.reverse_scored else (4, 5))
+            for qid, question in questions.items()
+            if question.dimension_id == dimension.pk and question.kind in ("agree5", "freq5")
+        ]
+        scored.append((dimension, items))
+    others = [(qid, question.purpose, question.topic) for qid, question in questions.items()]
+    return _MeasurePlan(scored=scored, others=others)
+
+
 @dataclass
 class _Context:
     """Everything about a wave's instrument and labels, read once per request."""
@@ -104,6 +128,7 @@ class _Context:
     roles: dict[int, RoleLevel]
     tenures: dict[int, TenureBand]
     demographics: dict[str, Question]
+    plan: _MeasurePlan
 
 
 # An instrument's questions and dimensions per (instrument, revision): read once per process
@@ -217,6 +242,7 @@ def _context(wave: Wave, publication: Publication | None = None) -> _Context:
             for q in questions.values()
             if q.purpose == Question.Purpose.DEMOGRAPHIC
         },
+        plan=_measure_plan(questions, dimensions),
     )
 
 
@@ -350,11 +376,14 @@ def _read_groups(raw: dict, condition: Q, fields: list[str], *, outer: str) -> N
 
     names = list(dict.fromkeys([outer, *fields]))
     at = {name: index for index, name in enumerate(names)}
-    outer_at, key_at = at[outer], [at[f] for f in fields]
+    outer_at = at[outer]
+    key_of = itemgetter(*(at[f] for f in fields)) if fields else (lambda _row: _TOTAL)
+    if len(fields) == 1:  # itemgetter of one index gives the value, not a tuple
+        one = key_of
+        key_of = lambda row: (one(row),)  # noqa: E731
 
     def bucket(row):
-        key = tuple(row[i] for i in key_at) if fields else _TOTAL
-        return raw[row[outer_at]][key]
+        return raw[row[outer_at]][key_of(row)]
 
     _read_rows(condition, {name: name for name in names}, bucket)
 
@@ -633,16 +662,14 @@ def _measures(ctx: _Context, data: dict) -> Measures:
     dims = data["dims"]
     dimensions = {}
     scores = []
-    for dimension in ctx.dimensions:
+    empty: dict[int, int] = {}
+    for dimension, scored_items in ctx.plan.scored:
         n, total, total_sq = dims.get(dimension.pk, (0, 0.0, 0.0))
         favourable = answered = 0
-        for qid, question in ctx.questions.items():
-            if question.dimension_id != dimension.pk or question.kind not in ("agree5", "freq5"):
-                continue
-            counts = items.get(qid, {})
-            good = (1, 2) if question.reverse_scored else (4, 5)
-            favourable += sum(counts.get(v, 0) for v in good)
-            answered += sum(counts.get(v, 0) for v in range(1, 6))
+        for qid, (good_a, good_b) in scored_items:
+            count = items.get(qid, empty).get
+            favourable += count(good_a, 0) + count(good_b, 0)
+            answered += count(1, 0) + count(2, 0) + count(3, 0) + count(4, 0) + count(5, 0)
         score = scoring.dimension_score(n=n or 0, total=total or 0.0, total_sq=total_sq or 0.0)
         scores.append(score)
         dimensions[dimension.code] = DimensionFigures(
@@ -658,17 +685,17 @@ def _measures(ctx: _Context, data: dict) -> Measures:
     safe_place = scoring.safe_place_score(counts={})
     reported = not_reported = 0
     why_not: dict[int, int] = {}
-    for qid, question in ctx.questions.items():
-        counts = items.get(qid, {})
-        if question.purpose == Question.Purpose.EXPERIENCED:
-            experienced[question.topic] = scoring.prevalence(counts=counts)
-        elif question.purpose == Question.Purpose.WITNESSED:
-            witnessed[question.topic] = scoring.prevalence(counts=counts)
-        elif question.purpose == Question.Purpose.SAFE_PLACE:
+    for qid, purpose, topic in ctx.plan.others:
+        counts = items.get(qid, empty)
+        if purpose == Question.Purpose.EXPERIENCED:
+            experienced[topic] = scoring.prevalence(counts=counts)
+        elif purpose == Question.Purpose.WITNESSED:
+            witnessed[topic] = scoring.prevalence(counts=counts)
+        elif purpose == Question.Purpose.SAFE_PLACE:
             safe_place = scoring.safe_place_score(counts=counts)
-        elif question.purpose == Question.Purpose.REPORTED:
+        elif purpose == Question.Purpose.REPORTED:
             reported, not_reported = counts.get(1, 0), counts.get(2, 0)
-        elif question.purpose == Question.Purpose.WHY_NOT_REPORTED:
+        elif purpose == Question.Purpose.WHY_NOT_REPORTED:
             why_not = dict(counts)
     any_experienced = items.get(ANY_EXPERIENCED, {}).get(1, 0)
     # The funnel describes a sub-group (those who experienced something): it is shown only

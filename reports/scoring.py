@@ -131,7 +131,7 @@ def _empty(n: object = 0) -> Estimate:
 
 def _is_int(x: object) -> bool:
     """True for Python and numpy integers (not bools)."""
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+    return type(x) is int or (isinstance(x, numbers.Integral) and not isinstance(x, bool))
 
 
 def _finite(*xs: float) -> bool:
@@ -315,7 +315,8 @@ def prevalence(*, counts: Mapping[int, int]) -> Estimate:
     kept = _valid_counts(counts, _FIVE_POINTS)
     if kept is None:
         return _empty()
-    return _share(sum(c for v, c in kept.items() if v >= 2), sum(kept.values()))
+    answered = sum(kept.values())  # on 1..5 only: "at least once" is every point but 1
+    return _share(answered - kept.get(1, 0), answered)
 
 
 def difference(*, a: Estimate, b: Estimate) -> Difference:
