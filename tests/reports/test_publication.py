@@ -386,3 +386,27 @@ def test_summary_rows_folded_before_band_totals_get_them_from_the_migration():
     assert summary_tables(wave) == folded == recomputed_from_raw(wave)
     migration.remove_band_totals(apps, editor)
     assert not SummaryGroup.objects.filter(demo_question=BAND_TOTAL).exists()
+
+
+@pytest.mark.django_db
+def test_band_totals_are_stored_sums_never_cells_of_the_pattern():
+    """The band-total rows hold each role band's sum over its tenures: equal to the tenure
+    rows they sum, and never an input of the suppression pattern."""
+    from reports.publication import snapshot_rows
+
+    wave, tokens = invited_wave(k=5)
+    rng = random.Random(6)
+    for token in tokens[:24]:
+        services.submit_response(wave=wave, answers=answers(rng), invitation_token=token)
+    publication = publish(wave=wave, force=True)
+    base: dict = defaultdict(int)
+    totals = {}
+    for row in SummaryGroup.objects.filter(wave=wave, demo_question=0):
+        base[(row.unit_id, row.role_lo, row.role_hi)] += row.respondents
+    for row in SummaryGroup.objects.filter(wave=wave, demo_question=BAND_TOTAL):
+        totals[(row.unit_id, row.role_lo, row.role_hi)] = row.respondents
+    assert totals and totals == dict(base)
+    rows, _parents = snapshot_rows(wave)
+    assert rows and all(row.demo_question != BAND_TOTAL for row in rows)
+    assert publication.published_cells
+    assert not [cell for cell in publication.published_cells if str(BAND_TOTAL) in cell]
