@@ -131,20 +131,19 @@ class _Context:
     plan: _MeasurePlan
 
 
-# An instrument's questions and dimensions per (instrument, revision): read once per process
-# until the instrument is edited (`surveys.apps` renews its revision then).
-_INSTRUMENTS: dict[tuple, tuple[dict[int, Question], list[Dimension]]] = {}
+# An instrument's questions, dimensions and measure plan per (instrument, revision): read once
+# per process until the instrument is edited (`surveys.apps` renews its revision then).
+_INSTRUMENTS: dict[tuple, tuple[dict[int, Question], list[Dimension], _MeasurePlan]] = {}
 
 
-def _instrument_content(wave: Wave) -> tuple[dict[int, Question], list[Dimension]]:
+def _instrument_content(wave: Wave) -> tuple[dict[int, Question], list[Dimension], _MeasurePlan]:
     instrument = wave.instrument  # loaded with the wave where the caller can
     key = (instrument.pk, instrument.revision)
     content = _INSTRUMENTS.get(key)
     if content is None:
-        content = (
-            {q.pk: q for q in Question.objects.filter(instrument_id=instrument.pk)},
-            list(Dimension.objects.filter(instrument_id=instrument.pk)),
-        )
+        questions = {q.pk: q for q in Question.objects.filter(instrument_id=instrument.pk)}
+        dimensions = list(Dimension.objects.filter(instrument_id=instrument.pk))
+        content = (questions, dimensions, _measure_plan(questions, dimensions))
         if len(_INSTRUMENTS) >= 16:
             _INSTRUMENTS.clear()
         _INSTRUMENTS[key] = content
@@ -227,7 +226,7 @@ def _context(wave: Wave, publication: Publication | None = None) -> _Context:
         publication = Publication.objects.filter(wave=wave).defer(
             "published_cells"
         ).first() or Publication(wave=wave)
-    questions, dimensions = _instrument_content(wave)
+    questions, dimensions, plan = _instrument_content(wave)
     roles, tenures = levels()
     return _Context(
         wave=wave,
@@ -242,7 +241,7 @@ def _context(wave: Wave, publication: Publication | None = None) -> _Context:
             for q in questions.values()
             if q.purpose == Question.Purpose.DEMOGRAPHIC
         },
-        plan=_measure_plan(questions, dimensions),
+        plan=plan,
     )
 
 
