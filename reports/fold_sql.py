@@ -15,9 +15,11 @@ aggregate right for 5 responses or 100,000; JIT compilation is off, it cost more
   counted when at least half of the dimension's items are answered),
 - the counts per response unit;
 
-then each summary table gets the sums per ancestor unit (the ancestors come from the
-materialised path): a plain INSERT for the units that have no rows in the wave yet (the whole
-wave at its first publication), INSERT ... ON CONFLICT DO UPDATE for the others. A last query
+then each summary table gets the sums of every ancestor unit (the ancestors come from the
+materialised path), rolled up the tree a level at a time: a unit's rows are its own responses'
+rows plus its children's, so each level aggregates only the rows of the level below. The rows
+of units that have none in the wave yet (the whole wave at its first publication) are plainly
+inserted, the others with INSERT ... ON CONFLICT DO UPDATE. A last query
 returns the complete-case sums for Cronbach's alpha, which are added to the wave's few
 ReliabilitySum rows.
 
@@ -54,7 +56,7 @@ FOLD_WORK_MEM = "256MB"
 # the responses and answers being folded, their variants, every unit's ancestors, the
 # scored items and per-dimension sums, and the counts per response unit.
 _R, _A = "powerclimate_fold_responses", "powerclimate_fold_answers"
-_V, _ANC = "powerclimate_fold_variants", "powerclimate_fold_ancestors"
+_V, _UNITS = "powerclimate_fold_variants", "powerclimate_fold_units"
 _X, _PER = "powerclimate_fold_scored", "powerclimate_fold_per_dimension"
 _OWN_G, _OWN_I = "powerclimate_fold_own_groups", "powerclimate_fold_own_items"
 _OWN_D = "powerclimate_fold_own_dimensions"
@@ -62,7 +64,7 @@ _OWN_D = "powerclimate_fold_own_dimensions"
 _NEW = "powerclimate_fold_new_rows"
 # Marks a statement that only runs when some ancestor already has rows in the wave.
 _IF_EXISTING = "-- existing\n"
-_TEMPORARY = [_R, _A, _V, _ANC, _X, _PER, _OWN_G, _OWN_I, _OWN_D]
+_TEMPORARY = [_R, _A, _V, _UNITS, _X, _PER, _OWN_G, _OWN_I, _OWN_D]
 _KEY = ["role_lo", "role_hi", "tenure", "demo_question", "demo_value"]
 # The same columns in the unique keys' order, after wave and unit: rows are inserted in it.
 _KEY_ORDER = list(SummaryGroup.KEY_FIELDS[2:])
@@ -146,21 +148,21 @@ def _prepare(*, by_ids: bool) -> list[str]:
             FROM {_A} a JOIN {_R} r ON r.id = a.response_id
             WHERE a.purpose = 'demographic'""",
         ),
-        # Every unit of these responses with each of its ancestors (itself included), and
-        # whether the ancestor has summary rows in this wave already. A unit without a
-        # SummaryGroup row has no SummaryItem or SummaryDimension row either (every item and
-        # dimension row's group is counted with it), so its rows are plainly inserted, which
-        # is much cheaper than INSERT ... ON CONFLICT; a row that exists after all (a second
-        # writer not holding the publication lock) fails the unique key instead of being lost.
+        # Every unit of these responses and each of its ancestors (from the materialised path),
+        # with its parent and depth, and whether it has summary rows in this wave already. A
+        # unit without a SummaryGroup row has no SummaryItem or SummaryDimension row either
+        # (every item and dimension row's group is counted with it), so its rows are plainly
+        # inserted, which is much cheaper than INSERT ... ON CONFLICT; a row that exists after
+        # all (a second writer not holding the publication lock) fails the unique key instead
+        # of being lost.
         *_temporary(
-            _ANC,
-            f"""SELECT d.unit_id, d.ancestor, EXISTS (
+            _UNITS,
+            f"""SELECT u.id AS unit_id, u.parent_id, u.depth, EXISTS (
                        SELECT 1 FROM {t.group} g
-                       WHERE g.wave_id = %(wave)s AND g.unit_id = d.ancestor) AS existing
-            FROM (SELECT u.id AS unit_id,
-                         unnest(string_to_array(trim(both '/' from u.path), '/')::int[])
-                             AS ancestor
-                  FROM {t.unit} u WHERE u.id IN (SELECT DISTINCT unit_id FROM {_R})) d""",
+                       WHERE g.wave_id = %(wave)s AND g.unit_id = u.id) AS existing
+            FROM {t.unit} u WHERE u.id IN (
+                SELECT unnest(string_to_array(trim(both '/' from r.path), '/')::int[])
+                FROM {t.unit} r WHERE r.id IN (SELECT DISTINCT unit_id FROM {_R}))""",
         ),
         # Scored answers (agree5/freq5 items with a dimension, reverse-scored as 6 - x).
         *_temporary(
@@ -182,12 +184,14 @@ def _prepare(*, by_ids: bool) -> list[str]:
         # Counts per response unit first (teams compress a little, then every ancestor reads
         # less).
         *_temporary(
-            _OWN_G, f"SELECT v.unit_id, {key}, count(*) AS n FROM {_V} v GROUP BY v.unit_id, {key}"
+            _OWN_G,
+            f"SELECT v.unit_id, {key}, count(*)::integer AS respondents FROM {_V} v "
+            f"GROUP BY v.unit_id, {key}",
         ),
         # Items counted per response: its answers and the any-experienced pseudo-item.
         *_temporary(
             _OWN_I,
-            f"""SELECT v.unit_id, {key}, c.question_id, c.value, count(*) AS n
+            f"""SELECT v.unit_id, {key}, c.question_id, c.value, count(*)::integer AS "count"
             FROM {_V} v JOIN (
                 SELECT response_id, question_id, value FROM {_A}
                 UNION ALL
@@ -199,7 +203,8 @@ def _prepare(*, by_ids: bool) -> list[str]:
         # A respondent's mean per dimension when at least half of its items are answered.
         *_temporary(
             _OWN_D,
-            f"""SELECT v.unit_id, {key}, p.dimension_id, count(*) AS n, sum(p.mean) AS total,
+            f"""SELECT v.unit_id, {key}, p.dimension_id, count(*)::integer AS n,
+                   sum(p.mean) AS total,
                    sum(p.mean * p.mean) AS total_sq
             FROM {_V} v JOIN (
                 SELECT response_id, dimension_id, total::float8 / answered AS mean
@@ -210,59 +215,73 @@ def _prepare(*, by_ids: bool) -> list[str]:
     ]
 
 
-def _inserts(table: str, source: str, extra: list[str], values: dict[str, str]) -> list[str]:
-    """Sum `source` (per response unit) over every ancestor unit and add the result to
-    `table`. `values` maps each counted column to its sum expression.
+def _rollup(table: str, source: str, extra: list[str], values: dict[str, str], depths) -> list[str]:
+    """Add `source` (sums per response unit) to `table` for every ancestor unit.
 
-    Ancestors without rows in this wave: hash-aggregated into a temporary table (the planner
-    would sort every fanned-out row instead, on disk for a large fold), then plainly inserted
-    in key order (the unique index is filled from one end). The others (usually few):
-    INSERT ... ON CONFLICT DO UPDATE, only when there are any."""
+    The sums are rolled up the tree a level at a time into a temporary table: a unit's rows are
+    its own responses' rows plus its children's rolled-up rows, so every level aggregates only
+    the rows of the level below it (a team's rows are copied as they are), not every response
+    unit's rows once per ancestor. Then the rows of units without rows in this wave are plainly
+    inserted in key order (the unique index is filled from one end), and those of the others
+    (usually few: the upper units of an earlier batch) with INSERT ... ON CONFLICT DO UPDATE,
+    only when there are any. `values` maps each counted column to its final expression."""
     quote = connection.ops.quote_name
     keys = [quote(c) for c in ["wave_id", "unit_id", *_KEY, *extra]]
-    grouped = ", ".join(f"s.{c}" for c in [*_KEY, *extra])
-    columns = ", ".join([*keys, *(quote(c) for c in values)])
-    sums = ", ".join(values.values())
+    grouped = ", ".join([*_KEY, *extra])
     names = ", ".join(quote(c) for c in values)
-    selected = ", ".join(["unit_id", *_KEY, *extra])
-    ordered = ", ".join(["unit_id", *_KEY_ORDER, *extra])
+    summed = ", ".join(f"sum({quote(c)}) AS {quote(c)}" for c in values)
+    columns = ", ".join([*keys, *(quote(c) for c in values)])
+    final = ", ".join(values.values())
+    ordered = ", ".join(f"n.{c}" for c in ["unit_id", *_KEY_ORDER, *extra])
     updates = ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in values)
-    fanned = (
-        f"FROM {source} s JOIN {_ANC} anc ON anc.unit_id = s.unit_id "
-        "WHERE {} anc.existing "
-        f"GROUP BY anc.ancestor, {grouped}"
-    )
-    sums_as = ", ".join(
-        f"{expression} AS {name}"
-        for name, expression in zip((quote(c) for c in values), values.values(), strict=True)
+    own = f"SELECT s.unit_id, {grouped}, {names} FROM {source} s JOIN {_UNITS} u USING (unit_id)"
+    statements = [
+        f"CREATE TEMPORARY TABLE {_NEW} ON COMMIT DROP AS {own} WHERE false",
+        # Hash aggregates: the planner would sort the rows of a level instead (on disk for a
+        # large fold).
+        "SELECT set_config('enable_sort', 'off', true)",
+    ]
+    for level, depth in enumerate(depths):
+        if level == 0:  # the deepest units: their own rows are their sums
+            statements.append(f"INSERT INTO {_NEW} {own} WHERE u.depth = {depth:d}")
+            continue
+        statements.append(
+            f"""INSERT INTO {_NEW}
+            SELECT x.unit_id, {grouped}, {summed} FROM (
+                {own} WHERE u.depth = {depth:d}
+                UNION ALL
+                SELECT u.parent_id, {grouped}, {names} FROM {_NEW} c
+                JOIN {_UNITS} u USING (unit_id) WHERE u.depth = {depths[level - 1]:d}
+            ) x GROUP BY x.unit_id, {grouped}"""
+        )
+    insert = (
+        f"INSERT INTO {table} ({columns}) SELECT %(wave)s, n.unit_id, {grouped}, {final} "
+        f"FROM {_NEW} n JOIN {_UNITS} u USING (unit_id) WHERE {{}} u.existing "
+        f"ORDER BY {ordered}"
     )
     return [
-        "SELECT set_config('enable_sort', 'off', true)",
-        f"CREATE TEMPORARY TABLE {_NEW} ON COMMIT DROP AS "
-        f"SELECT anc.ancestor AS unit_id, {grouped}, {sums_as} " + fanned.format("NOT"),
+        *statements,
         "SELECT set_config('enable_sort', %(enable_sort)s, true)",
-        f"INSERT INTO {table} ({columns}) "
-        f"SELECT %(wave)s, {selected}, {names} FROM {_NEW} ORDER BY {ordered}",
+        insert.format("NOT"),
+        _IF_EXISTING
+        + insert.format("")
+        + f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
         f"DROP TABLE {_NEW}",
-        _IF_EXISTING + f"INSERT INTO {table} ({columns}) "
-        f"SELECT %(wave)s, anc.ancestor, {grouped}, {sums} "
-        + fanned.format("")
-        + f" ORDER BY anc.ancestor, {', '.join(f's.{c}' for c in [*_KEY_ORDER, *extra])} "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
     ]
 
 
-def _statements() -> list[str]:
-    """The summary inserts, after `_prepare`."""
+def _statements(depths: Sequence[int]) -> list[str]:
+    """The summary inserts, after `_prepare`; `depths` are the units' depths, deepest first."""
     t = _tables()
     return [
-        *_inserts(t.group, _OWN_G, [], {"respondents": "sum(s.n)::integer"}),
-        *_inserts(t.item, _OWN_I, ["question_id", "value"], {"count": "sum(s.n)::integer"}),
-        *_inserts(
+        *_rollup(t.group, _OWN_G, [], {"respondents": "respondents::integer"}, depths),
+        *_rollup(t.item, _OWN_I, ["question_id", "value"], {"count": "count::integer"}, depths),
+        *_rollup(
             t.dimension,
             _OWN_D,
             ["dimension_id"],
-            {"n": "sum(s.n)::integer", "total": "sum(s.total)", "total_sq": "sum(s.total_sq)"},
+            {"n": "n::integer", "total": "total", "total_sq": "total_sq"},
+            depths,
         ),
     ]
 
@@ -309,9 +328,11 @@ def fold_sql(*, wave: Wave, response_ids: Sequence | None = None) -> None:
         params["enable_sort"] = cursor.fetchone()[0]
         for statement in _prepare(by_ids=response_ids is not None):
             cursor.execute(statement, params)
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {_ANC} WHERE existing)")
-        existing = cursor.fetchone()[0]
-        for statement in _statements():
+        cursor.execute(
+            f"SELECT bool_or(existing), array_agg(DISTINCT depth ORDER BY depth DESC) FROM {_UNITS}"
+        )
+        existing, depths = cursor.fetchone()
+        for statement in _statements(depths):
             if existing or not statement.startswith(_IF_EXISTING):
                 cursor.execute(statement, params)
         cursor.execute(_reliability_statement(), params)
