@@ -6,9 +6,11 @@ a fixed number of queries.
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import Random, RowNumber
 from django.utils import timezone
@@ -18,7 +20,7 @@ from reports import rates as rates_module
 from reports.anonymity import guard, require_guarded
 from reports.anonymity_engine import mask_comment, mentions_harassment, shuffled
 from reports.models import ActionPlan, AuditEvent, Publication
-from surveys.models import Comment, Headcount, Unit, Wave
+from surveys.models import Comment, Headcount, Question, Unit, Wave
 
 # A picker lists at most this many units; deeper units are reached through the breadcrumb and
 # the child-unit links of the dashboard.
@@ -150,23 +152,58 @@ class CommentGroup:
     total: int
 
 
+def _comment_sample(*, wave: Wave, unit: Unit) -> Iterable[tuple[int, str, str, str, int]]:
+    """(question order, code, text, comment, the question's total) for at most
+    MAX_COMMENTS_PER_QUESTION published comments per question of the unit's subtree, picked at
+    random by the database: a large unit's thousands of comments stay there.
+
+    PostgreSQL: the subtree's comment ids and questions are read once, each question's sample
+    is a bounded sort of those ids, and only the picked comments' text is read (a whole
+    organisation's 15,000 comments of a wave: 9 ms instead of 30-40 ms for sorting every
+    comment with its text through two window functions). Elsewhere: a window query over the
+    comments."""
+    if connection.vendor != "postgresql":
+        return (
+            Comment.objects.filter(wave=wave, published=True, unit__path__startswith=unit.path)
+            .annotate(
+                pick=Window(RowNumber(), partition_by=[F("question_id")], order_by=Random()),
+                total=Window(Count("pk"), partition_by=[F("question_id")]),
+            )
+            .filter(pick__lte=MAX_COMMENTS_PER_QUESTION)
+            .values_list("question__order", "question__code", "question__text", "text", "total")
+        )
+    quote = connection.ops.quote_name
+    comment, unit_table = quote(Comment._meta.db_table), quote(Unit._meta.db_table)
+    question = quote(Question._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH pool AS MATERIALIZED (
+                    SELECT c.id, c.question_id FROM {comment} c
+                    JOIN {unit_table} u ON u.id = c.unit_id
+                    WHERE c.wave_id = %(wave)s AND c.published AND u.path LIKE %(path)s)
+                SELECT q."order", q.code, q.text, c.text, t.total
+                FROM (SELECT question_id, count(*) AS total FROM pool GROUP BY question_id) t
+                JOIN {question} q ON q.id = t.question_id
+                CROSS JOIN LATERAL (
+                    SELECT p.id FROM pool p WHERE p.question_id = t.question_id
+                    ORDER BY random() LIMIT %(limit)s) picked
+                JOIN {comment} c ON c.id = picked.id""",  # noqa: S608 (names from metadata)
+            {
+                "wave": wave.pk,
+                "path": unit.path + "%",  # digits and slashes: nothing to escape
+                "limit": MAX_COMMENTS_PER_QUESTION,
+            },
+        )
+        return cursor.fetchall()
+
+
 def comments(*, wave: Wave, unit: Unit, publication: Publication) -> list[CommentGroup] | None:
     """The published comments of a unit's subtree, per question, in random order and masked
     (DESIGN point 5). None when the unit is not among the publication's comment units (fewer
     than k_comments respondents, or its comments could be isolated by difference)."""
     if unit.pk not in set(publication.comment_units or []):
         return None
-    # At most MAX_COMMENTS_PER_QUESTION comments per question, picked at random by the
-    # database, with each question's total: a large unit's thousands of comments stay there.
-    rows = (
-        Comment.objects.filter(wave=wave, published=True, unit__path__startswith=unit.path)
-        .annotate(
-            pick=Window(RowNumber(), partition_by=[F("question_id")], order_by=Random()),
-            total=Window(Count("pk"), partition_by=[F("question_id")]),
-        )
-        .filter(pick__lte=MAX_COMMENTS_PER_QUESTION)
-        .values_list("question__order", "question__code", "question__text", "text", "total")
-    )
+    rows = _comment_sample(wave=wave, unit=unit)
     by_question: dict[tuple[int, str, str], list[str]] = defaultdict(list)
     totals: dict[tuple[int, str, str], int] = {}
     for order, code, question, text, total in rows:

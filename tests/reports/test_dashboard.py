@@ -407,3 +407,24 @@ def test_cached_chart_html_is_the_html_of_the_page_s_own_figures(client, publish
         cache.clear()
         assert charts_html(unit) == warm[unit.pk]
     assert warm[org.sales.pk] != warm[org.tech.pk]
+
+
+def test_the_comment_sample_holds_the_unit_s_subtree_and_only_published_comments(
+    published_org,  # noqa: F811
+):
+    """The sample of a unit counts and picks from its own subtree only (a sibling's comments
+    never appear), and a comment stored after the publication waits for the next one."""
+    from reports import selectors
+    from surveys.models import Comment
+
+    org = published_org
+    late = Comment.objects.filter(wave=org.current).first()
+    late.pk, late.text, late.published = None, "Written after the publication.", False
+    late.save()
+    north = [text for i, text in enumerate(COMMENTS) if i % 2]
+    rows = list(selectors._comment_sample(wave=org.current, unit=org.north))
+    assert sorted(row[3] for row in rows) == sorted(north)
+    assert {row[4] for row in rows} == {len(north)}
+    rows = list(selectors._comment_sample(wave=org.current, unit=org.sales))
+    assert sorted(row[3] for row in rows) == sorted(COMMENTS)
+    assert {row[4] for row in rows} == {len(COMMENTS)}
