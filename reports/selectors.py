@@ -14,6 +14,8 @@ from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import Random, RowNumber
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from reports import access, aggregation, scoring
 from reports import rates as rates_module
@@ -61,6 +63,22 @@ class UnitPicker:
     unit: Unit | None
     breadcrumb: list[Unit]
     children: list[Unit]
+
+
+def picker_options_html(options: list[UnitOption], *, selected: int) -> SafeString:
+    """The picker's <option> elements (up to MAX_PICKER_UNITS of them on every report page),
+    built in one pass instead of a template loop: names escaped, the unit shown selected."""
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        (
+            (option.unit.pk, _SELECTED if option.unit.pk == selected else "", option.indented_name)
+            for option in options
+        ),
+    )
+
+
+_SELECTED = mark_safe(" selected")
 
 
 def unit_picker(*, user: User | AnonymousUser, unit_id: int | None) -> UnitPicker:

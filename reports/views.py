@@ -169,6 +169,7 @@ def dashboard(request):
             "board": board,
             "selection": selection,
             "picker_units": picker.options,
+            "picker_options": selectors.picker_options_html(picker.options, selected=board.unit.pk),
             "picker_cut": picker.cut,
             "breadcrumb": picker.breadcrumb
             if picker.unit

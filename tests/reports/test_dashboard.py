@@ -428,3 +428,22 @@ def test_the_comment_sample_holds_the_unit_s_subtree_and_only_published_comments
     rows = list(selectors._comment_sample(wave=org.current, unit=org.sales))
     assert sorted(row[3] for row in rows) == sorted(COMMENTS)
     assert {row[4] for row in rows} == {len(COMMENTS)}
+
+
+def test_the_unit_picker_escapes_names_and_marks_the_shown_unit(client, published_org):  # noqa: F811
+    from reports.selectors import UnitOption, picker_options_html
+
+    org = published_org
+    org.north.name = 'North <b>& "Co"'
+    options = [UnitOption(unit=org.root, depth=0), UnitOption(unit=org.north, depth=2)]
+    html = str(picker_options_html(options, selected=org.north.pk))
+    assert html == (
+        f'<option value="{org.root.pk}">{org.root.name}</option>'
+        f'<option value="{org.north.pk}" selected>\u2003\u2003North &lt;b&gt;&amp; '
+        "&quot;Co&quot;</option>"
+    )
+    client.force_login(make_hr())
+    page = _get(client, org, org.sales).content.decode()
+    picker = re.search(r'<select[^>]*id="pick-unit".*?</select>', page, flags=re.S).group(0)
+    assert re.findall(r'<option value="(\d+)" selected>', picker) == [str(org.sales.pk)]
+    assert picker.count(" selected") == 1
