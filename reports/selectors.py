@@ -8,13 +8,13 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from html import escape
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import Random, RowNumber
 from django.utils import timezone
-from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from reports import access, aggregation, scoring
@@ -68,17 +68,14 @@ class UnitPicker:
 def picker_options_html(options: list[UnitOption], *, selected: int) -> SafeString:
     """The picker's <option> elements (up to MAX_PICKER_UNITS of them on every report page),
     built in one pass instead of a template loop: names escaped, the unit shown selected."""
-    return format_html_join(
-        "",
-        '<option value="{}"{}>{}</option>',
-        (
-            (option.unit.pk, _SELECTED if option.unit.pk == selected else "", option.indented_name)
+    marks = {selected: " selected"}
+    return mark_safe(  # noqa: S308 (every name is escaped; the rest are integers)
+        "".join(
+            f'<option value="{option.unit.pk:d}"{marks.get(option.unit.pk, "")}>'
+            f"{escape(option.indented_name)}</option>"
             for option in options
-        ),
+        )
     )
-
-
-_SELECTED = mark_safe(" selected")
 
 
 def unit_picker(*, user: User | AnonymousUser, unit_id: int | None) -> UnitPicker:
