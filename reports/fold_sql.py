@@ -148,8 +148,8 @@ def _prepare(*, by_ids: bool) -> list[str]:
             FROM {_A} a JOIN {_R} r ON r.id = a.response_id
             WHERE a.purpose = 'demographic'""",
         ),
-        # Every unit of these responses and each of its ancestors (from the materialised path),
-        # with its parent and depth, and whether it has summary rows in this wave already. A
+        # Every unit of these responses and each of its ancestors, with its parent and depth,
+        # all from the materialised path, and whether it has summary rows in this wave already. A
         # unit without a SummaryGroup row has no SummaryItem or SummaryDimension row either
         # (every item and dimension row's group is counted with it), so its rows are plainly
         # inserted, which is much cheaper than INSERT ... ON CONFLICT; a row that exists after
@@ -157,10 +157,14 @@ def _prepare(*, by_ids: bool) -> list[str]:
         # of being lost.
         *_temporary(
             _UNITS,
-            f"""SELECT u.id AS unit_id, u.parent_id, u.depth, EXISTS (
+            f"""SELECT u.id AS unit_id, p.steps[cardinality(p.steps) - 1] AS parent_id,
+                   cardinality(p.steps) AS depth, EXISTS (
                        SELECT 1 FROM {t.group} g
                        WHERE g.wave_id = %(wave)s AND g.unit_id = u.id) AS existing
-            FROM {t.unit} u WHERE u.id IN (
+            FROM {t.unit} u
+            CROSS JOIN LATERAL (
+                SELECT string_to_array(trim(both '/' from u.path), '/')::int[] AS steps) p
+            WHERE u.id IN (
                 SELECT unnest(string_to_array(trim(both '/' from r.path), '/')::int[])
                 FROM {t.unit} r WHERE r.id IN (SELECT DISTINCT unit_id FROM {_R}))""",
         ),
