@@ -219,7 +219,9 @@ def _prepare(*, by_ids: bool) -> list[str]:
     ]
 
 
-def _rollup(table: str, source: str, extra: list[str], values: dict[str, str], depths) -> list[str]:
+def _rollup(
+    table: str, source: str, extra: list[str], values: dict[str, str], depths: Sequence[int]
+) -> list[str]:
     """Add `source` (sums per response unit) to `table` for every ancestor unit.
 
     The sums are rolled up the tree a level at a time into a temporary table: a unit's rows are

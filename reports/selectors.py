@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from html import escape
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import connection
+from django.db import connections, router
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Window
 from django.db.models.functions import Random, RowNumber
 from django.utils import timezone
@@ -170,14 +170,16 @@ class CommentGroup:
 def _comment_sample(*, wave: Wave, unit: Unit) -> Iterable[tuple[int, str, str, str, int]]:
     """(question order, code, text, comment, the question's total) for at most
     MAX_COMMENTS_PER_QUESTION published comments per question of the unit's subtree, picked at
-    random by the database: a large unit's thousands of comments stay there.
+    random by the database (the reports' database, as the router reads): a large unit's
+    thousands of comments stay there.
 
     PostgreSQL: the subtree's comment ids and questions are read once, each question's sample
     is a bounded sort of those ids, and only the picked comments' text is read (a whole
     organisation's 15,000 comments of a wave: 9 ms instead of 30-40 ms for sorting every
     comment with its text through two window functions). Elsewhere: a window query over the
     comments."""
-    if connection.vendor != "postgresql":
+    database = connections[router.db_for_read(Comment)]
+    if database.vendor != "postgresql":
         return (
             Comment.objects.filter(wave=wave, published=True, unit__path__startswith=unit.path)
             .annotate(
@@ -187,10 +189,10 @@ def _comment_sample(*, wave: Wave, unit: Unit) -> Iterable[tuple[int, str, str, 
             .filter(pick__lte=MAX_COMMENTS_PER_QUESTION)
             .values_list("question__order", "question__code", "question__text", "text", "total")
         )
-    quote = connection.ops.quote_name
+    quote = database.ops.quote_name
     comment, unit_table = quote(Comment._meta.db_table), quote(Unit._meta.db_table)
     question = quote(Question._meta.db_table)
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         cursor.execute(
             f"""WITH pool AS MATERIALIZED (
                     SELECT c.id, c.question_id FROM {comment} c
