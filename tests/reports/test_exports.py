@@ -235,6 +235,21 @@ def test_every_unit_export_lists_each_unit_by_role_level_with_its_own_figures(
     values = list(sheet.iter_rows(values_only=True))
     assert list(values[0]) == CSV_COLUMNS
     assert len(values) - 1 == len(rows)
+    # The same cells as the CSV, typed: text, figures as numbers shown to one decimal,
+    # counts as whole numbers, suppression as a boolean; a bold header that stays in view.
+    for line, cells in zip(rows, sheet.iter_rows(min_row=2), strict=True):
+        got = dict(zip(CSV_COLUMNS, cells, strict=True))
+        assert got["unit"].value == line["unit"] and got["unit"].data_type == "s"
+        assert got["suppressed"].value is (line["suppressed"] == "true")
+        for column in ("value", "low", "high"):
+            if line[column] == "":
+                assert got[column].value is None
+            else:
+                assert got[column].value == pytest.approx(float(line[column]))
+                assert got[column].number_format == "0.0"
+        assert got["n"].value == (int(line["n"]) if line["n"] else None)
+    assert all(cell.font.b for cell in sheet[1])
+    assert sheet.freeze_panes == "A2"
 
 
 def test_every_unit_export_keeps_a_leader_inside_their_units(client, published_org):  # noqa: F811
@@ -258,3 +273,18 @@ def test_every_unit_export_takes_one_breakdown_without_child_units(client, publi
         assert "Every unit is already listed" in response.content.decode()
     else:
         assert response.status_code == 200
+
+
+def test_every_unit_xlsx_keeps_formula_like_names_as_text(client, published_org):  # noqa: F811
+    """A unit named like a formula or a link is text in the organisation-wide workbook."""
+    org = published_org
+    name = '=HYPERLINK("http://example.com","Open")'
+    Unit.objects.filter(pk=org.north.pk).update(name=name)
+    client.force_login(make_hr())
+    book = openpyxl.load_workbook(
+        io.BytesIO(b"".join(_every_unit(client, org, org.root, fmt="xlsx").streaming_content))
+    )
+    cells = [row[1] for row in book.worksheets[0].iter_rows(min_row=2)]
+    mine = [cell for cell in cells if cell.value == neutralise(name)]
+    assert mine and all(cell.data_type == "s" for cell in cells)
+    assert not book.worksheets[0]._hyperlinks
