@@ -287,7 +287,7 @@ class Gunicorn:
 
     def peak_rss_mb(self) -> list[float]:
         """VmHWM (peak resident set) of every worker, in MB."""
-        peaks = (peak_rss_mb(pid) for pid in self.workers())
+        peaks = (vm_hwm_mb(pid) for pid in self.workers())
         return [peak for peak in peaks if peak is not None]
 
     def __exit__(self, *exc) -> None:
@@ -688,7 +688,7 @@ def raw_ceiling(dataset, *, seconds: float, seed: int) -> dict:
     return result
 
 
-def peak_rss_mb(pid: int | str = "self") -> float | None:
+def vm_hwm_mb(pid: int | str = "self") -> float | None:
     """A process's peak resident set (VmHWM) in MB, None if it cannot be read. Unlike
     getrusage's ru_maxrss, which a child started by fork and exec inherits from its parent
     (a benchmark process of 300 MB after generating would make every export look that big),
@@ -712,13 +712,13 @@ def export_child(fmt: str, wave_id: int, root_id: int) -> None:
     django.setup()
     from bench import exports as bench_exports
 
-    baseline = peak_rss_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    baseline = vm_hwm_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with tempfile.TemporaryFile() as target:
         started = time.perf_counter()
         rows = bench_exports.write(fmt=fmt, wave_id=wave_id, root_id=root_id, target=target)
         seconds = time.perf_counter() - started
         size = target.tell()
-    peak = peak_rss_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = vm_hwm_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
             {
