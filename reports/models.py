@@ -188,9 +188,12 @@ class SummaryKey(models.Model):
 
     # The order of the unique keys (their indexes): a page reads one unit's rows of one
     # variant (base, band totals or a demographic) in a few waves, a contiguous range. On
-    # PostgreSQL the index also holds the counted columns (INCLUDE, migration 0007), so these
-    # reads never visit the table.
+    # PostgreSQL the index also holds the counted columns (INCLUDE, migrations 0007 and 0008),
+    # so these reads never visit the table.
     KEY_FIELDS = ("wave", "unit", "demo_question", "demo_value", "role_lo", "role_hi", "tenure")
+    # The key is the primary key (migration 0008): no surrogate id, whose sequence and second
+    # index cost a third of every fold's insert.
+    PK_FIELDS = ("wave_id", "unit_id", *KEY_FIELDS[2:])
 
     class Meta:
         abstract = True
@@ -199,12 +202,8 @@ class SummaryKey(models.Model):
 class SummaryGroup(SummaryKey):
     """Respondents per group."""
 
+    pk = models.CompositePrimaryKey(*SummaryKey.PK_FIELDS)
     respondents = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=SummaryKey.KEY_FIELDS, name="summary_group_key")
-        ]
 
     def __str__(self) -> str:
         return (
@@ -215,16 +214,10 @@ class SummaryGroup(SummaryKey):
 class SummaryItem(SummaryKey):
     """Answers per (group, question, value)."""
 
+    pk = models.CompositePrimaryKey(*SummaryKey.PK_FIELDS, "question_id", "value")
     question_id = models.PositiveIntegerField()
     value = models.SmallIntegerField()
     count = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=[*SummaryKey.KEY_FIELDS, "question_id", "value"], name="summary_item_key"
-            )
-        ]
 
     def __str__(self) -> str:
         return f"item {self.question_id}={self.value}: {self.count}"
@@ -234,17 +227,11 @@ class SummaryDimension(SummaryKey):
     """Per group and dimension: respondents with a score, and the sum and sum of squares of
     their mean item answer (1-5, after reverse scoring): enough for a mean and its interval."""
 
+    pk = models.CompositePrimaryKey(*SummaryKey.PK_FIELDS, "dimension_id")
     dimension_id = models.PositiveIntegerField()
     n = models.PositiveIntegerField(default=0)
     total = models.FloatField(default=0)
     total_sq = models.FloatField(default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=[*SummaryKey.KEY_FIELDS, "dimension_id"], name="summary_dimension_key"
-            )
-        ]
 
     def __str__(self) -> str:
         return f"dimension {self.dimension_id}: n={self.n}"
