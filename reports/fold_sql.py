@@ -8,7 +8,9 @@ aggregate right for 5 responses or 100,000; JIT compilation is off, it cost more
 - the responses being folded and their answers,
 - the variants of each response (base group with its tenure; its role band over every
   tenure, `BAND_TOTAL`; tenure 0 and the demographic question and answer for each demographic
-  answer),
+  answer), each variant key numbered once in the unique keys' order, so that every count is
+  grouped by (unit, variant number) instead of by six columns and rows sorted by that number
+  are in key order,
 - its counted items (every answer, plus the ANY_EXPERIENCED pseudo-item when any `experienced`
   item is at least 2),
 - its mean per dimension (agree5/freq5 items with a dimension, reverse-scored items as 6 - x,
@@ -57,6 +59,10 @@ FOLD_WORK_MEM = "256MB"
 # scored items and per-dimension sums, and the counts per response unit.
 _R, _A = "powerclimate_fold_responses", "powerclimate_fold_answers"
 _V, _UNITS = "powerclimate_fold_variants", "powerclimate_fold_units"
+# The distinct variant keys of the fold, each with its rank in the unique keys' order: the
+# counts are grouped by (unit, rank) rather than by five key columns, and rows sorted by rank
+# are in key order.
+_VK = "powerclimate_fold_variant_keys"
 _X, _PER = "powerclimate_fold_scored", "powerclimate_fold_per_dimension"
 _OWN_G, _OWN_I = "powerclimate_fold_own_groups", "powerclimate_fold_own_items"
 _OWN_D = "powerclimate_fold_own_dimensions"
@@ -64,7 +70,7 @@ _OWN_D = "powerclimate_fold_own_dimensions"
 _NEW = "powerclimate_fold_new_rows"
 # Marks a statement that only runs when some ancestor already has rows in the wave.
 _IF_EXISTING = "-- existing\n"
-_TEMPORARY = [_R, _A, _V, _UNITS, _X, _PER, _OWN_G, _OWN_I, _OWN_D]
+_TEMPORARY = [_R, _A, _VK, _V, _UNITS, _X, _PER, _OWN_G, _OWN_I, _OWN_D]
 _KEY = ["role_lo", "role_hi", "tenure", "demo_question", "demo_value"]
 # The same columns in the unique keys' order, after wave and unit: rows are inserted in it.
 _KEY_ORDER = list(SummaryGroup.KEY_FIELDS[2:])
@@ -114,7 +120,7 @@ def _prepare(*, by_ids: bool) -> list[str]:
     planner sizes every join and aggregate right from 5 responses to 100,000."""
     t = _tables()
     condition = "r.id = ANY(%(ids)s::uuid[])" if by_ids else "NOT r.published"
-    key = ", ".join(f"v.{c}" for c in _KEY)
+    order = ", ".join(_KEY_ORDER)
     return [
         *_temporary(
             _R,
@@ -134,18 +140,36 @@ def _prepare(*, by_ids: bool) -> list[str]:
             JOIN {t.answer} a ON a.response_id = r.id
             JOIN {t.question} q ON q.id = a.question_id""",
         ),
-        # Variants: the base group, its role band over every tenure (BAND_TOTAL), then one
-        # row per demographic answer (tenure 0).
+        # Variant keys: the base group, its role band over every tenure (BAND_TOTAL), then one
+        # per demographic answer (tenure 0), ranked in the order of the unique keys.
+        *_temporary(
+            _VK,
+            f"""SELECT {", ".join(_KEY)}, (row_number() OVER (ORDER BY {order}))::integer AS variant
+            FROM (
+                SELECT role_lo, role_hi, tenure, 0 AS demo_question, 0 AS demo_value FROM {_R}
+                UNION
+                SELECT role_lo, role_hi, 0, {BAND_TOTAL}, 0 FROM {_R}
+                UNION
+                SELECT r.role_lo, r.role_hi, 0, a.question_id, a.value
+                FROM {_A} a JOIN {_R} r ON r.id = a.response_id
+                WHERE a.purpose = 'demographic'
+            ) keys""",
+        ),
+        # Each response's variants, by rank.
         *_temporary(
             _V,
-            f"""SELECT r.id AS response_id, r.unit_id, r.role_lo, r.role_hi, r.tenure,
-                   0 AS demo_question, 0 AS demo_value
-            FROM {_R} r
+            f"""SELECT r.id AS response_id, r.unit_id, k.variant
+            FROM {_R} r JOIN {_VK} k ON k.role_lo = r.role_lo AND k.role_hi = r.role_hi
+                AND k.tenure = r.tenure AND k.demo_question = 0 AND k.demo_value = 0
             UNION ALL
-            SELECT r.id, r.unit_id, r.role_lo, r.role_hi, 0, {BAND_TOTAL}, 0 FROM {_R} r
+            SELECT r.id, r.unit_id, k.variant
+            FROM {_R} r JOIN {_VK} k ON k.role_lo = r.role_lo AND k.role_hi = r.role_hi
+                AND k.tenure = 0 AND k.demo_question = {BAND_TOTAL} AND k.demo_value = 0
             UNION ALL
-            SELECT r.id, r.unit_id, r.role_lo, r.role_hi, 0, a.question_id, a.value
+            SELECT r.id, r.unit_id, k.variant
             FROM {_A} a JOIN {_R} r ON r.id = a.response_id
+            JOIN {_VK} k ON k.role_lo = r.role_lo AND k.role_hi = r.role_hi AND k.tenure = 0
+                AND k.demo_question = a.question_id AND k.demo_value = a.value
             WHERE a.purpose = 'demographic'""",
         ),
         # Every unit of these responses and each of its ancestors, with its parent and depth,
@@ -189,32 +213,32 @@ def _prepare(*, by_ids: bool) -> list[str]:
         # less).
         *_temporary(
             _OWN_G,
-            f"SELECT v.unit_id, {key}, count(*)::integer AS respondents FROM {_V} v "
-            f"GROUP BY v.unit_id, {key}",
+            f"SELECT unit_id, variant, count(*)::integer AS respondents FROM {_V} "
+            "GROUP BY unit_id, variant",
         ),
         # Items counted per response: its answers and the any-experienced pseudo-item.
         *_temporary(
             _OWN_I,
-            f"""SELECT v.unit_id, {key}, c.question_id, c.value, count(*)::integer AS "count"
+            f"""SELECT v.unit_id, v.variant, c.question_id, c.value, count(*)::integer AS "count"
             FROM {_V} v JOIN (
                 SELECT response_id, question_id, value FROM {_A}
                 UNION ALL
                 SELECT DISTINCT response_id, {ANY_EXPERIENCED}, 1 FROM {_A}
                 WHERE purpose = 'experienced' AND value >= 2
             ) c ON c.response_id = v.response_id
-            GROUP BY v.unit_id, {key}, c.question_id, c.value""",
+            GROUP BY v.unit_id, v.variant, c.question_id, c.value""",
         ),
         # A respondent's mean per dimension when at least half of its items are answered.
         *_temporary(
             _OWN_D,
-            f"""SELECT v.unit_id, {key}, p.dimension_id, count(*)::integer AS n,
+            f"""SELECT v.unit_id, v.variant, p.dimension_id, count(*)::integer AS n,
                    sum(p.mean) AS total,
                    sum(p.mean * p.mean) AS total_sq
             FROM {_V} v JOIN (
                 SELECT response_id, dimension_id, total::float8 / answered AS mean
                 FROM {_PER} WHERE answered * 2 >= m
             ) p ON p.response_id = v.response_id
-            GROUP BY v.unit_id, {key}, p.dimension_id""",
+            GROUP BY v.unit_id, v.variant, p.dimension_id""",
         ),
     ]
 
@@ -233,12 +257,14 @@ def _rollup(
     only when there are any. `values` maps each counted column to its final expression."""
     quote = connection.ops.quote_name
     keys = [quote(c) for c in ["wave_id", "unit_id", *_KEY, *extra]]
-    grouped = ", ".join([*_KEY, *extra])
+    grouped = ", ".join(["variant", *extra])
     names = ", ".join(quote(c) for c in values)
     summed = ", ".join(f"sum({quote(c)}) AS {quote(c)}" for c in values)
     columns = ", ".join([*keys, *(quote(c) for c in values)])
     final = ", ".join(values.values())
-    ordered = ", ".join(f"n.{c}" for c in ["unit_id", *_KEY_ORDER, *extra])
+    # The variant ranks follow the unique keys' order: so do rows in (unit, variant) order.
+    ordered = ", ".join(f"n.{c}" for c in ["unit_id", "variant", *extra])
+    selected = ", ".join([*(f"k.{c}" for c in _KEY), *(f"n.{c}" for c in extra)])
     updates = ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in values)
     own = f"SELECT s.unit_id, {grouped}, {names} FROM {source} s JOIN {_UNITS} u USING (unit_id)"
     statements = [
@@ -261,8 +287,9 @@ def _rollup(
             ) x GROUP BY x.unit_id, {grouped}"""
         )
     insert = (
-        f"INSERT INTO {table} ({columns}) SELECT %(wave)s, n.unit_id, {grouped}, {final} "
-        f"FROM {_NEW} n JOIN {_UNITS} u USING (unit_id) WHERE {{}} u.existing "
+        f"INSERT INTO {table} ({columns}) SELECT %(wave)s, n.unit_id, {selected}, {final} "
+        f"FROM {_NEW} n JOIN {_UNITS} u USING (unit_id) JOIN {_VK} k USING (variant) "
+        f"WHERE {{}} u.existing "
         f"ORDER BY {ordered}"
     )
     return [
