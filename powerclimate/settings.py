@@ -243,6 +243,16 @@ POWERCLIMATE_COMMENT_RETENTION_DAYS = envint(
     "POWERCLIMATE_COMMENT_RETENTION_DAYS", "365", minimum=0
 )
 
+# After these numbers of requests a process collects garbage once and freezes what survived
+# (powerclimate/gc_freeze.py); empty: never.
+POWERCLIMATE_GC_FREEZE_AFTER = envlist("POWERCLIMATE_GC_FREEZE_AFTER", "10,100,1000")
+if not all(n.isdigit() and int(n) > 0 for n in POWERCLIMATE_GC_FREEZE_AFTER):
+    raise ImproperlyConfigured(
+        "POWERCLIMATE_GC_FREEZE_AFTER must be request counts separated by commas, "
+        f"not {os.getenv('POWERCLIMATE_GC_FREEZE_AFTER')!r}"
+    )
+POWERCLIMATE_GC_FREEZE_AFTER = [int(n) for n in POWERCLIMATE_GC_FREEZE_AFTER]
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

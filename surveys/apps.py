@@ -8,7 +8,12 @@ class SurveysConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.core.signals import request_finished
         from django.db.models.signals import post_delete, post_save
+
+        from powerclimate import gc_freeze
+
+        request_finished.connect(gc_freeze.request_finished, dispatch_uid="gc-freeze")
 
         from surveys.models import Dimension, Question, Section
 

@@ -63,3 +63,9 @@ def test_deploy_check_is_clean_with_production_settings():
         "WARNING",
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_malformed_gc_freeze_schedule_is_refused():
+    result = run_check({"DJANGO_DEBUG": "true", "POWERCLIMATE_GC_FREEZE_AFTER": "10,soon"})
+    assert result.returncode != 0
+    assert "POWERCLIMATE_GC_FREEZE_AFTER must be request counts" in result.stderr
