@@ -63,6 +63,8 @@ _V, _UNITS = "powerclimate_fold_variants", "powerclimate_fold_units"
 # counts are grouped by (unit, rank) rather than by five key columns, and rows sorted by rank
 # are in key order.
 _VK = "powerclimate_fold_variant_keys"
+# The counted extras, numbered from 0 in key order: items (question, value) and dimensions.
+_ITEMS, _DIMS = "powerclimate_fold_item_codes", "powerclimate_fold_dimension_codes"
 _X, _PER = "powerclimate_fold_scored", "powerclimate_fold_per_dimension"
 _OWN_G, _OWN_I = "powerclimate_fold_own_groups", "powerclimate_fold_own_items"
 _OWN_D = "powerclimate_fold_own_dimensions"
@@ -70,7 +72,7 @@ _OWN_D = "powerclimate_fold_own_dimensions"
 _NEW = "powerclimate_fold_new_rows"
 # Marks a statement that only runs when some ancestor already has rows in the wave.
 _IF_EXISTING = "-- existing\n"
-_TEMPORARY = [_R, _A, _VK, _V, _UNITS, _X, _PER, _OWN_G, _OWN_I, _OWN_D]
+_TEMPORARY = [_R, _A, _VK, _ITEMS, _DIMS, _V, _UNITS, _X, _PER, _OWN_G, _OWN_I, _OWN_D]
 _KEY = ["role_lo", "role_hi", "tenure", "demo_question", "demo_value"]
 # The same columns in the unique keys' order, after wave and unit: rows are inserted in it.
 _KEY_ORDER = list(SummaryGroup.KEY_FIELDS[2:])
@@ -115,9 +117,10 @@ def _temporary(name: str, select: str) -> list[str]:
     return [f"CREATE TEMPORARY TABLE {name} ON COMMIT DROP AS {select}", f"ANALYZE {name}"]
 
 
-def _prepare(*, by_ids: bool) -> list[str]:
-    """Statements that build the fold's temporary tables, each with statistics, so that the
-    planner sizes every join and aggregate right from 5 responses to 100,000."""
+def _prepare_keys(*, by_ids: bool) -> list[str]:
+    """Statements that build the fold's first temporary tables, each with statistics (so that
+    the planner sizes every join and aggregate right from 5 responses to 100,000): the
+    responses and answers, and the numbered units, variant keys, items and dimensions."""
     t = _tables()
     condition = "r.id = ANY(%(ids)s::uuid[])" if by_ids else "NOT r.published"
     order = ", ".join(_KEY_ORDER)
@@ -144,7 +147,8 @@ def _prepare(*, by_ids: bool) -> list[str]:
         # per demographic answer (tenure 0), ranked in the order of the unique keys.
         *_temporary(
             _VK,
-            f"""SELECT {", ".join(_KEY)}, (row_number() OVER (ORDER BY {order}))::integer AS variant
+            f"""SELECT {", ".join(_KEY)},
+                   (row_number() OVER (ORDER BY {order}) - 1)::integer AS variant
             FROM (
                 SELECT role_lo, role_hi, tenure, 0 AS demo_question, 0 AS demo_value FROM {_R}
                 UNION
@@ -155,42 +159,72 @@ def _prepare(*, by_ids: bool) -> list[str]:
                 WHERE a.purpose = 'demographic'
             ) keys""",
         ),
-        # Each response's variants, by rank.
-        *_temporary(
-            _V,
-            f"""SELECT r.id AS response_id, r.unit_id, k.variant
-            FROM {_R} r JOIN {_VK} k ON k.role_lo = r.role_lo AND k.role_hi = r.role_hi
-                AND k.tenure = r.tenure AND k.demo_question = 0 AND k.demo_value = 0
-            UNION ALL
-            SELECT r.id, r.unit_id, k.variant
-            FROM {_R} r JOIN {_VK} k ON k.role_lo = r.role_lo AND k.role_hi = r.role_hi
-                AND k.tenure = 0 AND k.demo_question = {BAND_TOTAL} AND k.demo_value = 0
-            UNION ALL
-            SELECT r.id, r.unit_id, k.variant
-            FROM {_A} a JOIN {_R} r ON r.id = a.response_id
-            JOIN {_VK} k ON k.role_lo = r.role_lo AND k.role_hi = r.role_hi AND k.tenure = 0
-                AND k.demo_question = a.question_id AND k.demo_value = a.value
-            WHERE a.purpose = 'demographic'""",
-        ),
         # Every unit of these responses and each of its ancestors, with its parent and depth,
         # all from the materialised path, and whether it has summary rows in this wave already. A
         # unit without a SummaryGroup row has no SummaryItem or SummaryDimension row either
         # (every item and dimension row's group is counted with it), so its rows are plainly
         # inserted, which is much cheaper than INSERT ... ON CONFLICT; a row that exists after
         # all (a second writer not holding the publication lock) fails the unique key instead
-        # of being lost.
+        # of being lost. Units are numbered (rank) in id order.
         *_temporary(
             _UNITS,
-            f"""SELECT u.id AS unit_id, p.steps[cardinality(p.steps) - 1] AS parent_id,
-                   cardinality(p.steps) AS depth, EXISTS (
-                       SELECT 1 FROM {t.group} g
-                       WHERE g.wave_id = %(wave)s AND g.unit_id = u.id) AS existing
-            FROM {t.unit} u
-            CROSS JOIN LATERAL (
-                SELECT string_to_array(trim(both '/' from u.path), '/')::int[] AS steps) p
-            WHERE u.id IN (
-                SELECT unnest(string_to_array(trim(both '/' from r.path), '/')::int[])
-                FROM {t.unit} r WHERE r.id IN (SELECT DISTINCT unit_id FROM {_R}))""",
+            f"""WITH units AS (
+                SELECT u.id AS unit_id, p.steps[cardinality(p.steps) - 1] AS parent_id,
+                       cardinality(p.steps) AS depth, EXISTS (
+                           SELECT 1 FROM {t.group} g
+                           WHERE g.wave_id = %(wave)s AND g.unit_id = u.id) AS existing,
+                       (row_number() OVER (ORDER BY u.id) - 1)::bigint AS rank
+                FROM {t.unit} u
+                CROSS JOIN LATERAL (
+                    SELECT string_to_array(trim(both '/' from u.path), '/')::int[] AS steps) p
+                WHERE u.id IN (
+                    SELECT unnest(string_to_array(trim(both '/' from r.path), '/')::int[])
+                    FROM {t.unit} r WHERE r.id IN (SELECT DISTINCT unit_id FROM {_R})))
+            SELECT u.*, p.rank AS parent_rank FROM units u
+            LEFT JOIN units p ON p.unit_id = u.parent_id""",
+        ),
+        *_temporary(
+            _ITEMS,
+            f"""SELECT question_id, value,
+                   (row_number() OVER (ORDER BY question_id, value) - 1)::integer AS code
+            FROM (SELECT question_id, value FROM {_A}
+                  UNION SELECT {ANY_EXPERIENCED}, 1) items""",
+        ),
+        *_temporary(
+            _DIMS,
+            f"""SELECT dimension_id,
+                   (row_number() OVER (ORDER BY dimension_id) - 1)::integer AS code
+            FROM (SELECT DISTINCT dimension_id FROM {t.question}
+                  WHERE instrument_id = %(instrument)s AND {_SCORED}) dimensions""",
+        ),
+    ]
+
+
+def _prepare_counts(sizes: "_Sizes") -> list[str]:
+    """Statements that count, per response unit, every key of the three summary tables, each
+    key packed into one bigint (`_Sizes.key`)."""
+    t = _tables()
+    variants, items, dimensions = sizes.variants, sizes.items, sizes.dimensions
+    return [
+        # Each response's variants, as (unit rank, variant) cells.
+        *_temporary(
+            _V,
+            f"""SELECT r.id AS response_id, u.rank * {variants:d} + k.variant AS cell
+            FROM {_R} r JOIN {_UNITS} u ON u.unit_id = r.unit_id
+            JOIN {_VK} k ON k.role_lo = r.role_lo AND k.role_hi = r.role_hi
+                AND k.tenure = r.tenure AND k.demo_question = 0 AND k.demo_value = 0
+            UNION ALL
+            SELECT r.id, u.rank * {variants:d} + k.variant
+            FROM {_R} r JOIN {_UNITS} u ON u.unit_id = r.unit_id
+            JOIN {_VK} k ON k.role_lo = r.role_lo AND k.role_hi = r.role_hi
+                AND k.tenure = 0 AND k.demo_question = {BAND_TOTAL} AND k.demo_value = 0
+            UNION ALL
+            SELECT r.id, u.rank * {variants:d} + k.variant
+            FROM {_A} a JOIN {_R} r ON r.id = a.response_id
+            JOIN {_UNITS} u ON u.unit_id = r.unit_id
+            JOIN {_VK} k ON k.role_lo = r.role_lo AND k.role_hi = r.role_hi AND k.tenure = 0
+                AND k.demo_question = a.question_id AND k.demo_value = a.value
+            WHERE a.purpose = 'demographic'""",
         ),
         # Scored answers (agree5/freq5 items with a dimension, reverse-scored as 6 - x).
         *_temporary(
@@ -213,60 +247,100 @@ def _prepare(*, by_ids: bool) -> list[str]:
         # less).
         *_temporary(
             _OWN_G,
-            f"SELECT unit_id, variant, count(*)::integer AS respondents FROM {_V} "
-            "GROUP BY unit_id, variant",
+            f"SELECT cell AS key, count(*)::integer AS respondents FROM {_V} GROUP BY cell",
         ),
         # Items counted per response: its answers and the any-experienced pseudo-item.
         *_temporary(
             _OWN_I,
-            f"""SELECT v.unit_id, v.variant, c.question_id, c.value, count(*)::integer AS "count"
+            f"""SELECT v.cell * {items:d} + c.code AS key, count(*)::integer AS "count"
             FROM {_V} v JOIN (
-                SELECT response_id, question_id, value FROM {_A}
+                SELECT a.response_id, i.code FROM {_A} a
+                JOIN {_ITEMS} i ON i.question_id = a.question_id AND i.value = a.value
                 UNION ALL
-                SELECT DISTINCT response_id, {ANY_EXPERIENCED}, 1 FROM {_A}
-                WHERE purpose = 'experienced' AND value >= 2
+                SELECT e.response_id, i.code FROM (
+                    SELECT DISTINCT response_id FROM {_A}
+                    WHERE purpose = 'experienced' AND value >= 2) e
+                JOIN {_ITEMS} i ON i.question_id = {ANY_EXPERIENCED} AND i.value = 1
             ) c ON c.response_id = v.response_id
-            GROUP BY v.unit_id, v.variant, c.question_id, c.value""",
+            GROUP BY 1""",
         ),
         # A respondent's mean per dimension when at least half of its items are answered.
         *_temporary(
             _OWN_D,
-            f"""SELECT v.unit_id, v.variant, p.dimension_id, count(*)::integer AS n,
+            f"""SELECT v.cell * {dimensions:d} + p.code AS key, count(*)::integer AS n,
                    sum(p.mean) AS total,
                    sum(p.mean * p.mean) AS total_sq
             FROM {_V} v JOIN (
-                SELECT response_id, dimension_id, total::float8 / answered AS mean
-                FROM {_PER} WHERE answered * 2 >= m
+                SELECT p.response_id, d.code, p.total::float8 / p.answered AS mean
+                FROM {_PER} p JOIN {_DIMS} d ON d.dimension_id = p.dimension_id
+                WHERE p.answered * 2 >= p.m
             ) p ON p.response_id = v.response_id
-            GROUP BY v.unit_id, v.variant, p.dimension_id""",
+            GROUP BY 1""",
         ),
     ]
 
 
+@dataclass(frozen=True)
+class _Sizes:
+    """How many units, variant keys, items and dimensions the fold numbered.
+
+    Every summary key is packed into one bigint, ((unit rank x variants) + variant) x extras +
+    extra, where the extra is the item's code (SummaryItem), the dimension's (SummaryDimension)
+    or nothing (SummaryGroup, one extra). Each part is numbered in key order, so the packed keys
+    sort in the order of the summary tables' primary keys: aggregates hash one column instead
+    of up to eight and the rows are sorted by one integer before they are inserted."""
+
+    units: int
+    variants: int
+    items: int
+    dimensions: int
+
+    def __post_init__(self):
+        # At least one of each, so that a part of an empty fold divides by one, not zero.
+        for name in ("units", "variants", "items", "dimensions"):
+            object.__setattr__(self, name, max(getattr(self, name), 1))
+
+    def check(self) -> None:
+        """Refuse a fold whose keys would not fit in a bigint (far beyond any organisation)."""
+        if self.units * self.variants * max(self.items, self.dimensions) >= 2**62:
+            raise ValueError(f"too many keys to fold at once: {self}")
+
+
 def _rollup(
-    table: str, source: str, extra: list[str], values: dict[str, str], depths: Sequence[int]
+    table: str,
+    source: str,
+    extra: dict[str, str],
+    values: dict[str, str],
+    depths: Sequence[int],
+    *,
+    variants: int,
+    extras: int,
 ) -> list[str]:
-    """Add `source` (sums per response unit) to `table` for every ancestor unit.
+    """Add `source` (sums per response unit, by packed key) to `table` for every ancestor unit.
 
     The sums are rolled up the tree a level at a time into a temporary table: a unit's rows are
-    its own responses' rows plus its children's rolled-up rows, so every level aggregates only
-    the rows of the level below it (a team's rows are copied as they are), not every response
-    unit's rows once per ancestor. Then the rows of units without rows in this wave are plainly
-    inserted in key order (the unique index is filled from one end), and those of the others
-    (usually few: the upper units of an earlier batch) with INSERT ... ON CONFLICT DO UPDATE,
-    only when there are any. `values` maps each counted column to its final expression."""
+    its own responses' rows plus its children's rolled-up rows (their keys moved to the
+    parent's rank), so every level aggregates only the rows of the level below it (a team's
+    rows are copied as they are), not every response unit's rows once per ancestor. Then the
+    rows of units without rows in this wave are plainly inserted in key order (the primary key's
+    index is filled from one end), and those of the others (usually few: the upper units of an
+    earlier batch) with INSERT ... ON CONFLICT DO UPDATE, only when there are any. `extra` maps
+    each extra key column to its expression over the codes joined as `x`; `values` maps each
+    counted column to its final expression."""
     quote = connection.ops.quote_name
+    block = variants * extras  # keys per unit
     keys = [quote(c) for c in ["wave_id", "unit_id", *_KEY, *extra]]
-    grouped = ", ".join(["variant", *extra])
     names = ", ".join(quote(c) for c in values)
     summed = ", ".join(f"sum({quote(c)}) AS {quote(c)}" for c in values)
     columns = ", ".join([*keys, *(quote(c) for c in values)])
-    final = ", ".join(values.values())
-    # The variant ranks follow the unique keys' order: so do rows in (unit, variant) order.
-    ordered = ", ".join(f"n.{c}" for c in ["unit_id", "variant", *extra])
-    selected = ", ".join([*(f"k.{c}" for c in _KEY), *(f"n.{c}" for c in extra)])
+    selected = ", ".join(
+        ["%(wave)s", "u.unit_id", *(f"k.{c}" for c in _KEY), *extra.values(), *values.values()]
+    )
+    codes = ""
+    if extra:
+        codes = f" JOIN {_CODES[source]} x ON x.code = mod(n.key, {extras:d})"
     updates = ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in values)
-    own = f"SELECT s.unit_id, {grouped}, {names} FROM {source} s JOIN {_UNITS} u USING (unit_id)"
+    own = f"SELECT s.key, {names} FROM {source} s JOIN {_UNITS} u ON u.rank = s.key / {block:d}"
     statements = [
         f"CREATE TEMPORARY TABLE {_NEW} ON COMMIT DROP AS {own} WHERE false",
         # Hash aggregates: the planner would sort the rows of a level instead (on disk for a
@@ -279,18 +353,22 @@ def _rollup(
             continue
         statements.append(
             f"""INSERT INTO {_NEW}
-            SELECT x.unit_id, {grouped}, {summed} FROM (
+            SELECT y.key, {summed} FROM (
                 {own} WHERE u.depth = {depth:d}
                 UNION ALL
-                SELECT u.parent_id, {grouped}, {names} FROM {_NEW} c
-                JOIN {_UNITS} u USING (unit_id) WHERE u.depth = {depths[level - 1]:d}
-            ) x GROUP BY x.unit_id, {grouped}"""
+                SELECT c.key + (u.parent_rank - u.rank) * {block:d}, {names} FROM {_NEW} c
+                JOIN {_UNITS} u ON u.rank = c.key / {block:d}
+                WHERE u.depth = {depths[level - 1]:d}
+            ) y GROUP BY y.key"""
         )
+    # Sorted by the packed key, then unpacked: the hash joins keep the order of their outer
+    # (the sorted rows), so rows reach the table in its primary key's order.
     insert = (
-        f"INSERT INTO {table} ({columns}) SELECT %(wave)s, n.unit_id, {selected}, {final} "
-        f"FROM {_NEW} n JOIN {_UNITS} u USING (unit_id) JOIN {_VK} k USING (variant) "
-        f"WHERE {{}} u.existing "
-        f"ORDER BY {ordered}"
+        f"INSERT INTO {table} ({columns}) SELECT {selected} FROM ("
+        f"SELECT * FROM {_NEW} WHERE key / {block:d} IN ("
+        f"SELECT rank FROM {_UNITS} WHERE {{}} existing) ORDER BY key) n "
+        f"JOIN {_UNITS} u ON u.rank = n.key / {block:d} "
+        f"JOIN {_VK} k ON k.variant = mod(n.key / {extras:d}, {variants:d}){codes}"
     )
     return [
         *statements,
@@ -303,18 +381,41 @@ def _rollup(
     ]
 
 
-def _statements(depths: Sequence[int]) -> list[str]:
-    """The summary inserts, after `_prepare`; `depths` are the units' depths, deepest first."""
+# The numbered extras of each table's own counts.
+_CODES = {_OWN_I: _ITEMS, _OWN_D: _DIMS}
+
+
+def _statements(sizes: _Sizes, depths: Sequence[int]) -> list[str]:
+    """The summary inserts, after `_prepare_counts`; `depths` are the units' depths, deepest
+    first."""
     t = _tables()
     return [
-        *_rollup(t.group, _OWN_G, [], {"respondents": "respondents::integer"}, depths),
-        *_rollup(t.item, _OWN_I, ["question_id", "value"], {"count": "count::integer"}, depths),
+        *_rollup(
+            t.group,
+            _OWN_G,
+            {},
+            {"respondents": "respondents::integer"},
+            depths,
+            variants=sizes.variants,
+            extras=1,
+        ),
+        *_rollup(
+            t.item,
+            _OWN_I,
+            {"question_id": "x.question_id", "value": "x.value"},
+            {"count": "n.count::integer"},
+            depths,
+            variants=sizes.variants,
+            extras=sizes.items,
+        ),
         *_rollup(
             t.dimension,
             _OWN_D,
-            ["dimension_id"],
-            {"n": "n::integer", "total": "total", "total_sq": "total_sq"},
+            {"dimension_id": "x.dimension_id"},
+            {"n": "n.n::integer", "total": "n.total", "total_sq": "n.total_sq"},
             depths,
+            variants=sizes.variants,
+            extras=sizes.dimensions,
         ),
     ]
 
@@ -359,13 +460,18 @@ def fold_sql(*, wave: Wave, response_ids: Sequence | None = None) -> None:
         cursor.execute("SET LOCAL jit = off")
         cursor.execute("SELECT current_setting('enable_sort')")
         params["enable_sort"] = cursor.fetchone()[0]
-        for statement in _prepare(by_ids=response_ids is not None):
+        for statement in _prepare_keys(by_ids=response_ids is not None):
             cursor.execute(statement, params)
         cursor.execute(
-            f"SELECT bool_or(existing), array_agg(DISTINCT depth ORDER BY depth DESC) FROM {_UNITS}"
+            f"""SELECT bool_or(existing), array_agg(DISTINCT depth ORDER BY depth DESC),
+                   count(*), (SELECT count(*) FROM {_VK}), (SELECT count(*) FROM {_ITEMS}),
+                   (SELECT count(*) FROM {_DIMS})
+            FROM {_UNITS}"""
         )
-        existing, depths = cursor.fetchone()
-        for statement in _statements(depths):
+        existing, depths, *counts = cursor.fetchone()
+        sizes = _Sizes(*counts)
+        sizes.check()
+        for statement in [*_prepare_counts(sizes), *_statements(sizes, depths)]:
             if existing or not statement.startswith(_IF_EXISTING):
                 cursor.execute(statement, params)
         cursor.execute(_reliability_statement(), params)
