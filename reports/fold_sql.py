@@ -6,22 +6,23 @@ Each step is a temporary table with fresh statistics (so the planner sizes every
 aggregate right for 5 responses or 100,000; JIT compilation is off, it cost more than it saved):
 
 - the responses being folded and their answers,
-- the variants of each response (base group with its tenure; its role band over every
-  tenure, `BAND_TOTAL`; tenure 0 and the demographic question and answer for each demographic
-  answer), each variant key numbered once in the unique keys' order, so that every count is
-  grouped by (unit, variant number) instead of by six columns and rows sorted by that number
-  are in key order,
+- the units, variant keys (base group with its tenure; its role band over every tenure,
+  `BAND_TOTAL`; tenure 0 and the demographic question and answer for each demographic answer),
+  items and dimensions of the fold, each numbered in the order of the summary tables' primary
+  keys, so that a summary key packs into one bigint (`_Sizes`) that sorts in key order,
+- the variants of each response,
 - its counted items (every answer, plus the ANY_EXPERIENCED pseudo-item when any `experienced`
   item is at least 2),
 - its mean per dimension (agree5/freq5 items with a dimension, reverse-scored items as 6 - x,
   counted when at least half of the dimension's items are answered),
-- the counts per response unit;
+- the counts per response unit, by packed key (hashing one column, not up to eight);
 
 then each summary table gets the sums of every ancestor unit (the ancestors come from the
 materialised path), rolled up the tree a level at a time: a unit's rows are its own responses'
 rows plus its children's, so each level aggregates only the rows of the level below. The rows
-of units that have none in the wave yet (the whole wave at its first publication) are plainly
-inserted, the others with INSERT ... ON CONFLICT DO UPDATE. A last query
+of units that have none in the wave yet (the whole wave at its first publication) are sorted
+by packed key, unpacked and plainly inserted, the others with INSERT ... ON CONFLICT DO
+UPDATE. A last query
 returns the complete-case sums for Cronbach's alpha, which are added to the wave's few
 ReliabilitySum rows.
 
@@ -55,26 +56,25 @@ ANY_EXPERIENCED = 0
 FOLD_WORK_MEM = "256MB"
 
 # Temporary tables of one fold (per session, dropped at the end of the fold or transaction):
-# the responses and answers being folded, their variants, every unit's ancestors, the
-# scored items and per-dimension sums, and the counts per response unit.
+# the responses and answers being folded, the numbered units (with every ancestor), variant
+# keys, items and dimensions, each response's variants, the scored items and per-dimension
+# sums, and the counts per response unit.
 _R, _A = "powerclimate_fold_responses", "powerclimate_fold_answers"
 _V, _UNITS = "powerclimate_fold_variants", "powerclimate_fold_units"
-# The distinct variant keys of the fold, each with its rank in the unique keys' order: the
-# counts are grouped by (unit, rank) rather than by five key columns, and rows sorted by rank
-# are in key order.
+# The distinct variant keys of the fold, numbered from 0 in the primary keys' order.
 _VK = "powerclimate_fold_variant_keys"
 # The counted extras, numbered from 0 in key order: items (question, value) and dimensions.
 _ITEMS, _DIMS = "powerclimate_fold_item_codes", "powerclimate_fold_dimension_codes"
 _X, _PER = "powerclimate_fold_scored", "powerclimate_fold_per_dimension"
 _OWN_G, _OWN_I = "powerclimate_fold_own_groups", "powerclimate_fold_own_items"
 _OWN_D = "powerclimate_fold_own_dimensions"
-# The sums of one summary table for the units without rows in the wave (dropped at once).
+# The sums of one summary table for every unit, by packed key (dropped at once).
 _NEW = "powerclimate_fold_new_rows"
 # Marks a statement that only runs when some ancestor already has rows in the wave.
 _IF_EXISTING = "-- existing\n"
 _TEMPORARY = [_R, _A, _VK, _ITEMS, _DIMS, _V, _UNITS, _X, _PER, _OWN_G, _OWN_I, _OWN_D]
 _KEY = ["role_lo", "role_hi", "tenure", "demo_question", "demo_value"]
-# The same columns in the unique keys' order, after wave and unit: rows are inserted in it.
+# The same columns in the primary keys' order, after wave and unit: variants are numbered in it.
 _KEY_ORDER = list(SummaryGroup.KEY_FIELDS[2:])
 _SCORED = "dimension_id IS NOT NULL AND kind IN ('agree5', 'freq5')"
 
@@ -144,7 +144,7 @@ def _prepare_keys(*, by_ids: bool) -> list[str]:
             JOIN {t.question} q ON q.id = a.question_id""",
         ),
         # Variant keys: the base group, its role band over every tenure (BAND_TOTAL), then one
-        # per demographic answer (tenure 0), ranked in the order of the unique keys.
+        # per demographic answer (tenure 0), numbered from 0 in the order of the primary keys.
         *_temporary(
             _VK,
             f"""SELECT {", ".join(_KEY)},
@@ -164,7 +164,7 @@ def _prepare_keys(*, by_ids: bool) -> list[str]:
         # unit without a SummaryGroup row has no SummaryItem or SummaryDimension row either
         # (every item and dimension row's group is counted with it), so its rows are plainly
         # inserted, which is much cheaper than INSERT ... ON CONFLICT; a row that exists after
-        # all (a second writer not holding the publication lock) fails the unique key instead
+        # all (a second writer not holding the publication lock) fails the primary key instead
         # of being lost. Units are numbered (rank) in id order.
         *_temporary(
             _UNITS,
