@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
-PYTEST_ARGS ?=
+# The suite on up to four processes (pytest-xdist; each has its own test database):
+# 345 s instead of 620 s on PostgreSQL on two cores. `make test PYTEST_ARGS=` runs it in one.
+PYTEST_ARGS ?= -n auto --maxprocesses=4
 SIZE ?= 100000
 # make run: a local demo server; DEBUG on, SQLite unless DATABASE_URL says otherwise.
 RUN_ENV := DJANGO_DEBUG=true
