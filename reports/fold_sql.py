@@ -202,7 +202,7 @@ def _prepare_keys(*, by_ids: bool) -> list[str]:
 
 def _prepare_counts(sizes: "_Sizes") -> list[str]:
     """Statements that count, per response unit, every key of the three summary tables, each
-    key packed into one bigint (`_Sizes.key`)."""
+    key packed into one bigint (see `_Sizes`)."""
     t = _tables()
     variants, items, dimensions = sizes.variants, sizes.items, sizes.dimensions
     return [

@@ -186,13 +186,13 @@ class SummaryKey(models.Model):
     demo_question = models.PositiveIntegerField(default=0)
     demo_value = models.SmallIntegerField(default=0)
 
-    # The order of the unique keys (their indexes): a page reads one unit's rows of one
+    # The order of the primary keys (their indexes): a page reads one unit's rows of one
     # variant (base, band totals or a demographic) in a few waves, a contiguous range. On
     # PostgreSQL the index also holds the counted columns (INCLUDE, migrations 0007 and 0008),
     # so these reads never visit the table.
     KEY_FIELDS = ("wave", "unit", "demo_question", "demo_value", "role_lo", "role_hi", "tenure")
     # The key is the primary key (migration 0008): no surrogate id, whose sequence and second
-    # index cost a third of every fold's insert.
+    # index cost about a fifth of every fold's insert.
     PK_FIELDS = ("wave_id", "unit_id", *KEY_FIELDS[2:])
 
     class Meta:

@@ -1,7 +1,7 @@
 """The summary tables' unique keys become their primary keys; the surrogate `id` goes.
 
 Nothing refers to a summary row by its id, and every fold paid for it: the id's sequence and
-its second index were about a third of the time of inserting a wave's summary rows. On
+its second index were about a fifth of the time of inserting a wave's summary rows. On
 PostgreSQL the primary key's index keeps the counted columns (INCLUDE), as the unique key did
 (migration 0007), so reads stay index-only. Other engines rebuild the tables (SQLite cannot
 change a primary key in place), keeping every row. Reversible."""
