@@ -537,7 +537,9 @@ def form_nonce_is_usable(*, wave: Wave, nonce: str | None) -> bool:
     """Whether an open-link form nonce was issued for this wave and not used yet."""
     if not nonce or len(nonce) > 100:
         return False
-    return FormNonce.objects.filter(wave=wave, nonce_hash=hash_token(nonce), used=False).exists()
+    # Found by its unique hash alone, the wave compared here (see _claim_sql on why).
+    waves = FormNonce.objects.filter(nonce_hash=hash_token(nonce), used=False)
+    return wave.pk in waves.values_list("wave_id", flat=True)
 
 
 # The survey pages' one read of an invitation with its wave and the wave's instrument, as
@@ -666,9 +668,7 @@ def submit_response(
                 raise InvalidAnswers({"unit": _("Please choose your unit and role level.")})
             if not wave_covers_unit(wave, unit):
                 raise InvalidAnswers({"unit": _("Please choose one of the units offered.")})
-            if nonce is None or not FormNonce.objects.filter(
-                wave=wave, nonce_hash=hash_token(nonce), used=False
-            ).update(used=True):
+            if nonce is None or not _claim_nonce(wave=wave, nonce=nonce):
                 raise AlreadySubmitted(
                     _("This form was already submitted: your answers are recorded."), wave=wave
                 )
@@ -699,13 +699,20 @@ def submit_response(
 def _claim_sql() -> tuple[str, list]:
     """The claim of an invitation: the UPDATE and its parameters after the invitation's id
     and wave id. Its conditions on the invitation row stay in the UPDATE's own WHERE, which
-    PostgreSQL checks again on the row it locked, so of two racing claims one updates."""
+    PostgreSQL checks again on the row it locked, so of two racing claims one updates.
+
+    The row is found by its primary key alone. The wave is the invitation's own (read with
+    it and never changed), checked by a condition that does not refer to the row, which
+    PostgreSQL evaluates once. Written as `wave_id IN (open waves)` the planner could walk the
+    wave's index instead: for a wave whose invitations were created after the last ANALYZE it
+    estimates one row per wave, and each claim then read every invitation of the wave
+    (measured: 35,600 invitations, 3-13 ms a claim, half the submission rate)."""
     quote = connection.ops.quote_name
     now = Wave._meta.get_field("opens_at").get_db_prep_value(timezone.now(), connection)
     sql = (
         f"UPDATE {quote(Invitation._meta.db_table)} SET used = %s "  # noqa: S608
-        "WHERE id = %s AND used = %s AND wave_id IN "
-        f"(SELECT id FROM {quote(Wave._meta.db_table)} "
+        "WHERE id = %s AND used = %s AND EXISTS "
+        f"(SELECT 1 FROM {quote(Wave._meta.db_table)} "
         "WHERE id = %s AND state = %s AND opens_at <= %s AND closes_at > %s)"
     )
     return sql, [Wave.State.OPEN, now, now]
@@ -717,6 +724,23 @@ def _claim_invitation(invitation: Invitation) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(sql, [True, invitation.pk, False, invitation.wave_id, *wave_params])
         return cursor.rowcount == 1
+
+
+def _claim_nonce(*, wave: Wave, nonce: str) -> bool:
+    """Mark an open-link form nonce of this wave used, if it is unused. Found by its unique
+    hash alone (see _claim_sql); a nonce of another wave is claimed, then given back when the
+    caller's transaction rolls back on the refusal."""
+    with connection.cursor() as cursor:
+        cursor.execute(_nonce_claim_sql(), [True, hash_token(nonce), False])
+        return [row[0] for row in cursor.fetchall()] == [wave.pk]
+
+
+def _nonce_claim_sql() -> str:
+    """The claim of a form nonce; its parameters: True, the nonce's hash, False."""
+    return (
+        f"UPDATE {connection.ops.quote_name(FormNonce._meta.db_table)} "  # noqa: S608
+        "SET used = %s WHERE nonce_hash = %s AND used = %s RETURNING wave_id"
+    )
 
 
 def _refuse_claim(wave: Wave) -> NoReturn:

@@ -293,6 +293,18 @@ def test_open_link_with_a_forged_nonce_stores_nothing(client, wave):
     assert Response.objects.count() == 0
 
 
+def test_a_nonce_of_another_survey_is_refused_and_stays_usable_in_its_own(client, wave):
+    other = WaveFactory(instrument=wave.instrument, units=[wave.units.first()])
+    theirs = nonce_from(client.get(open_answer_url(other)))
+    refused = client.post(open_answer_url(wave), open_post(wave, theirs, VOICE_RAISE="3"))
+    assert refused.status_code == 200
+    assert "already recorded" in refused.content.decode()
+    assert Response.objects.count() == 0
+    stored = client.post(open_answer_url(other), open_post(other, theirs, VOICE_RAISE="3"))
+    assert stored.status_code == 302
+    assert Response.objects.filter(wave=other).count() == 1
+
+
 def test_unknown_open_link_is_a_404_page(client, wave):
     assert client.get(reverse("surveys:open_link", args=["nope"])).status_code == 404
     assert client.post(reverse("surveys:open_survey", args=["nope"]), {}).status_code == 404
