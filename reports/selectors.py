@@ -36,21 +36,25 @@ MAX_COMMENTS_PER_QUESTION = 100
 
 @dataclass(frozen=True)
 class UnitOption:
-    unit: Unit
+    """One unit of a picker: its id, its name and its depth below the picker's top."""
+
+    pk: int
+    name: str
     depth: int
 
     @property
     def indented_name(self) -> str:
-        return "\u2003" * self.depth + self.unit.name
+        return "\u2003" * self.depth + self.name
 
 
-def _options(units: list[Unit]) -> tuple[list[UnitOption], bool]:
-    """The units a user may pick (the first ones they may read, in tree order), with their
-    depth relative to the shallowest one, and whether the list was cut at MAX_PICKER_UNITS."""
-    cut = len(units) > MAX_PICKER_UNITS
-    units = units[:MAX_PICKER_UNITS]
-    top = min((u.depth for u in units), default=0)
-    return [UnitOption(unit=u, depth=u.depth - top) for u in units], cut
+def _options(rows: list[tuple]) -> tuple[list[UnitOption], bool]:
+    """The units a user may pick (the first ones they may read, in tree order, as rows of
+    `_PICKER_FIELDS`), with their depth relative to the shallowest one, and whether the list
+    was cut at MAX_PICKER_UNITS."""
+    cut = len(rows) > MAX_PICKER_UNITS
+    rows = rows[:MAX_PICKER_UNITS]
+    top = min((row[_DEPTH] for row in rows), default=0)
+    return [UnitOption(pk=row[0], name=row[_NAME], depth=row[_DEPTH] - top) for row in rows], cut
 
 
 @dataclass(frozen=True)
@@ -71,11 +75,21 @@ def picker_options_html(options: list[UnitOption], *, selected: int) -> SafeStri
     marks = {selected: " selected"}
     return mark_safe(  # noqa: S308 (every name is escaped; the rest are integers)
         "".join(
-            f'<option value="{option.unit.pk:d}"{marks.get(option.unit.pk, "")}>'
+            f'<option value="{option.pk:d}"{marks.get(option.pk, "")}>'
             f"{escape(option.indented_name)}</option>"
             for option in options
         )
     )
+
+
+# The picker's read, as rows: a picker lists up to MAX_PICKER_UNITS units on every report
+# page, and only the unit, its breadcrumb and its children become model instances.
+_PICKER_FIELDS = tuple(f.attname for f in Unit._meta.concrete_fields)
+_NAME, _DEPTH, _PARENT = (_PICKER_FIELDS.index(name) for name in ("name", "depth", "parent_id"))
+
+
+def _unit(db: str, row: tuple) -> Unit:
+    return Unit.from_db(db, _PICKER_FIELDS, row)
 
 
 def unit_picker(*, user: User | AnonymousUser, unit_id: int | None) -> UnitPicker:
@@ -91,17 +105,26 @@ def unit_picker(*, user: User | AnonymousUser, unit_id: int | None) -> UnitPicke
         wanted |= Q(parent_id=unit_id) | Q(
             Exists(Unit.objects.filter(pk=unit_id, path__startswith=OuterRef("path")))
         )
-    units = list(readable.filter(wanted).order_by("path"))
+    query = readable.filter(wanted).order_by("path").values_list(*_PICKER_FIELDS)
+    rows = list(query)
     # Every readable unit before the picker's last one is in the picker: the first rows here
     # are the picker's; the unit's ancestors and children may follow them.
-    options, cut = _options(units[: MAX_PICKER_UNITS + 1])
-    unit = next((u for u in units if u.pk == unit_id), None)
+    options, cut = _options(rows[: MAX_PICKER_UNITS + 1])
+    row = next((row for row in rows if row[0] == unit_id), None)
+    unit = None if row is None else _unit(query.db, row)
     breadcrumb: list[Unit] = []
     children: list[Unit] = []
     if unit is not None:
         ancestors = set(unit.ancestor_ids)
-        breadcrumb = [u for u in units if u.pk in ancestors]
-        children = sorted((u for u in units if u.parent_id == unit.pk), key=lambda u: u.name)
+        breadcrumb = [
+            unit if row[0] == unit_id else _unit(query.db, row)
+            for row in rows
+            if row[0] in ancestors
+        ]
+        children = sorted(
+            (_unit(query.db, row) for row in rows if row[_PARENT] == unit_id),
+            key=lambda u: u.name,
+        )
     return UnitPicker(options=options, cut=cut, unit=unit, breadcrumb=breadcrumb, children=children)
 
 

@@ -204,7 +204,7 @@ def test_default_view_is_the_leaders_unit_and_latest_published_wave(client, publ
     board = response.context["board"]
     assert board.unit == org.tech and board.wave == org.current
     pickers = response.context["picker_units"]
-    assert [option.unit for option in pickers] == [org.tech]
+    assert [option.pk for option in pickers] == [org.tech.pk]
 
 
 def test_navigation_links_for_hr(client, published_org):  # noqa: F811
@@ -435,7 +435,10 @@ def test_the_unit_picker_escapes_names_and_marks_the_shown_unit(client, publishe
 
     org = published_org
     org.north.name = 'North <b>& "Co"'
-    options = [UnitOption(unit=org.root, depth=0), UnitOption(unit=org.north, depth=2)]
+    options = [
+        UnitOption(pk=org.root.pk, name=org.root.name, depth=0),
+        UnitOption(pk=org.north.pk, name=org.north.name, depth=2),
+    ]
     html = str(picker_options_html(options, selected=org.north.pk))
     assert html == (
         f'<option value="{org.root.pk}">{org.root.name}</option>'
