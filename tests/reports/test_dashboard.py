@@ -450,3 +450,27 @@ def test_the_unit_picker_escapes_names_and_marks_the_shown_unit(client, publishe
     picker = re.search(r'<select[^>]*id="pick-unit".*?</select>', page, flags=re.S).group(0)
     assert re.findall(r'<option value="(\d+)" selected>', picker) == [str(org.sales.pk)]
     assert picker.count(" selected") == 1
+
+
+def test_the_action_form_offers_the_instruments_current_dimensions(client, published_org):  # noqa: F811
+    """The form's fields are rendered once and kept: a renamed dimension is offered by its
+    new name on the next page."""
+    import uuid
+
+    from surveys.models import Dimension, Instrument
+
+    org = published_org
+    client.force_login(make_hr())
+
+    def offered() -> list[str]:
+        page = _get(client, org, org.sales).content.decode()
+        form = re.search(r'<form[^>]*id="action-form".*?</form>', page, flags=re.S).group(0)
+        select = re.search(r'<select name="dimension_code".*?</select>', form, flags=re.S)
+        return re.findall(r"<option[^>]*>([^<]*)</option>", select.group(0))
+
+    before = offered()
+    dimension = Dimension.objects.filter(instrument=org.instrument).order_by("order", "pk")[0]
+    assert before[0] == dimension.name
+    Dimension.objects.filter(pk=dimension.pk).update(name="Voice, renamed")
+    Instrument.objects.filter(pk=org.instrument.pk).update(revision=uuid.uuid4())
+    assert offered() == ["Voice, renamed", *before[1:]]
