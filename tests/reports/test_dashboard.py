@@ -2,6 +2,7 @@
 
 import json
 import re
+import uuid
 from types import SimpleNamespace
 
 import pytest
@@ -11,7 +12,7 @@ from reports import aggregation, dashboards
 from reports.anonymity import Unguarded
 from reports.models import AuditEvent, Publication
 from surveys import services
-from surveys.models import RoleLevel, Unit, Wave
+from surveys.models import Dimension, Instrument, RoleLevel, Unit, Wave
 from tests.factories import UnitFactory, make_hr, make_leader
 from tests.reports.dashboard_data import (  # noqa: F401
     COMMENTS,
@@ -455,10 +456,6 @@ def test_the_unit_picker_escapes_names_and_marks_the_shown_unit(client, publishe
 def test_the_action_form_offers_the_instruments_current_dimensions(client, published_org):  # noqa: F811
     """The form's fields are rendered once and kept: a renamed dimension is offered by its
     new name on the next page."""
-    import uuid
-
-    from surveys.models import Dimension, Instrument
-
     org = published_org
     client.force_login(make_hr())
 
