@@ -1,5 +1,5 @@
 """Generate the benchmark data set in minutes: a deep organisation, ten waves of the default
-instrument and SIZE responses in total, loaded with PostgreSQL COPY and folded with fold_sql.
+instrument and SIZE responses in total, loaded with PostgreSQL COPY.
 
 Organisation: root -> 8 divisions -> 5 departments each -> 50 teams each (2,049 units, 4
 levels). Executives sit at the root, directors in divisions, managers in departments, team leads
@@ -10,10 +10,10 @@ Answers come from a latent climate score per person (a lasting personal part, a 
 power gradient by role level, a small improvement from wave to wave, a few harassment hot spots),
 so items of a dimension correlate and higher role levels rate the climate better, as in
 `seed_demo`. Attributes are coarsened against the roster exactly as `services.coarsen` does
-(checked on a sample), responses are stored already published, and each wave gets the app's own
-summary rows (`reports.fold_sql.fold_sql`, one call per wave, or per division beyond
-FOLD_BATCH responses a wave) and publication pattern, in two worker processes that publish the
-loaded waves while the next ones are loaded.
+(checked on a sample), and responses are stored already published. Each wave's summary rows
+are counted by numpy (`bench/summaries.py`, held by a test to exactly the rows the app's fold
+keeps) and written with binary COPY by a second connection while the next wave loads; worker
+processes then decide each wave's publication pattern with the app's own code.
 
 Run on its own: `.venv/bin/python bench/generate.py --size 20000` (run.py calls `generate`).
 """
@@ -26,10 +26,11 @@ import math
 import multiprocessing
 import secrets
 import sys
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,8 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import env
+from bench import env, summaries
+from bench.pgcopy import copy_binary
 
 WAVES = 10
 RESPONSE_RATE = 0.7
@@ -326,31 +328,6 @@ def uuid_text(raw: np.ndarray) -> list[str]:
     return [f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" for h in hexes]
 
 
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + np.array([0, 0], dtype=">i4").tobytes()
-_ANSWER_DTYPE = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("len_r", ">i4"),
-        ("response", "V16"),
-        ("len_q", ">i4"),
-        ("question", ">i8"),
-        ("len_v", ">i4"),
-        ("value", ">i2"),
-    ]
-)
-
-
-def answers_copy_buffer(raw_uuids: np.ndarray, person, question, value) -> io.BytesIO:
-    """The answers in PostgreSQL's binary COPY format, built by numpy without a Python loop."""
-    rows = np.empty(len(person), dtype=_ANSWER_DTYPE)
-    rows["fields"] = 3
-    rows["len_r"], rows["len_q"], rows["len_v"] = 16, 8, 2
-    rows["response"] = raw_uuids[person].view("V16").ravel()
-    rows["question"] = question
-    rows["value"] = value
-    return io.BytesIO(_COPY_HEADER + rows.tobytes() + np.array([-1], dtype=">i2").tobytes())
-
-
 def _text_copy(cursor, table: str, columns: list[str], lines: list[str]) -> None:
     if lines:
         cursor.copy_expert(
@@ -431,7 +408,7 @@ def generate(
     `pattern="full"` decides each wave's suppression pattern with the app's own publication
     code; `"primary"` only withholds cells under k (a stand-in of the same size, for quick
     development runs: never for published figures)."""
-    from django.db import connection, transaction
+    from django.db import connection
     from django.utils import timezone
 
     from surveys import services
@@ -463,15 +440,22 @@ def generate(
     # answer index instead of inserting all over it (keys still reveal nothing of a person).
     all_uuids = uuid_bytes(rng, size)
     next_uuid = 0
-    # Folding a wave (one PostgreSQL backend busy for minutes at 100,000 responses) and
-    # deciding its pattern (Python work): two worker processes (spawned, each with its own
-    # connection) publish the loaded waves while this one goes on loading the next, so both
-    # cores stay busy.
+    # Three lanes keep both cores busy: this thread generates the answers and counts each
+    # wave's summary rows with numpy; a loader thread COPYs each division's responses and
+    # answers (threads: COPY waits on PostgreSQL, not on Python), a writer thread the rosters
+    # and summary rows, each with its own connection; worker processes (spawned, each with its
+    # own connection) decide the suppression patterns once a wave's rows are in.
     pool = ProcessPoolExecutor(
-        max_workers=PUBLISH_PROCESSES,
+        max_workers=PATTERN_PROCESSES,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_pattern_worker_init,
     )
+    loader = ThreadPoolExecutor(max_workers=1)
+    writer = ThreadPoolExecutor(max_workers=1)
+    tree = summaries.Tree(ids=org.ids, parent=org.parent)
+    # The answers and summary rows are loaded without their primary keys, which are built once
+    # at the end: a sort, instead of 141 million index insertions at a million responses.
+    keys = _drop_primary_keys(UNKEYED_TABLES)
     jobs = []
     now = timezone.now()
     wave_ids = []
@@ -489,15 +473,17 @@ def generate(
         wave_ids.append(wave.pk)
         answering = np.zeros(people, dtype=bool)
         answering[rng.choice(people, size=min(per_wave[w], people), replace=False)] = True
-        with transaction.atomic(), connection.cursor() as cursor:
-            _roster_rows(cursor, wave, org, roster, answering, roles, tenures)
-            if w == 0:
-                _check_coarsening(wave, org, roster, stored, rng)
+        if w == 0:  # the check needs the first wave's roster in the database
+            _roster_rows(wave.pk, org, roster, answering, roles, tenures)
+            _check_coarsening(wave, org, roster, stored, rng)
+        else:
+            jobs.append(
+                writer.submit(_roster_rows, wave.pk, org, roster, answering, roles, tenures)
+            )
         t = timer.step("roster", t)
         drift = 0.03 * w
-        folded = 0
-        pending: list[str] = []
-        batches: list[list[str]] = []
+        loaded: dict[str, list] = defaultdict(list)  # the wave's responses and answers
+        loads = []
         for division in org.divisions:
             members = np.flatnonzero(answering & (org.division_of[roster.unit] == division))
             if division == org.divisions[0]:  # the root's executives travel with division 1
@@ -512,9 +498,15 @@ def generate(
             ids = uuid_text(raw)
             t = timer.step("answers", t)
             response_lines, comment_lines = [], []
-            for i, member in enumerate(members.tolist()):
-                key = tuple(cell_keys[member].tolist())
-                u, lo, hi, tenure = stored[key]
+            loaded["person"].append(person + sum(len(u) for u in loaded["unit"]))
+            loaded["question"].append(question)
+            loaded["value"].append(value)
+            attributes = [stored[tuple(key)] for key in cell_keys[members].tolist()]
+            loaded["unit"].append(np.array([a[0] for a in attributes], dtype=np.int64))
+            loaded["role_lo"].append(np.array([a[1] for a in attributes], dtype=np.int64))
+            loaded["role_hi"].append(np.array([a[2] for a in attributes], dtype=np.int64))
+            loaded["tenure"].append(np.array([a[3] for a in attributes], dtype=np.int64))
+            for i, (u, lo, hi, tenure) in enumerate(attributes):
                 role_to = roles[hi] if hi != lo else NULL
                 attrs = (
                     f"{wave.pk}\t{org.ids[u]}\t{roles[lo]}\t{role_to}\t"
@@ -524,73 +516,69 @@ def generate(
                 if rng.random() < COMMENT_SHARE:
                     text = COMMENTS[int(rng.integers(len(COMMENTS)))]
                     comment_lines.append(f"{_uuid4()}\t{comment_question.pk}\t{text}\tt\t{attrs}\n")
-            with transaction.atomic(), connection.cursor() as cursor:
-                _text_copy(
-                    cursor,
-                    "surveys_response",
-                    [
-                        "id",
-                        "wave_id",
-                        "unit_id",
-                        "role_level_id",
-                        "role_level_to_id",
-                        "tenure_band_id",
-                        "published",
-                    ],
+            loads.append(
+                loader.submit(
+                    _load_division,
                     response_lines,
-                )
-                cursor.copy_expert(
-                    "COPY surveys_answer (response_id, question_id, value) FROM STDIN "
-                    "WITH (FORMAT binary)",
-                    answers_copy_buffer(raw, person, question, value),
-                )
-                _text_copy(
-                    cursor,
-                    "surveys_comment",
-                    [
-                        "id",
-                        "question_id",
-                        "text",
-                        "published",
-                        "wave_id",
-                        "unit_id",
-                        "role_level_id",
-                        "role_level_to_id",
-                        "tenure_band_id",
-                    ],
                     comment_lines,
+                    raw[person].view("V16").ravel(),
+                    question,
+                    value,
+                    analyze=w == 0 and division == org.divisions[0],
                 )
-                if w == 0 and division == org.divisions[0]:
-                    cursor.execute("ANALYZE surveys_response, surveys_answer")
-                t = timer.step("copy", t)
-            t = timer.step("commit", t)
-            pending += ids
-            folded += n
-            if len(pending) >= FOLD_BATCH:
-                batches.append(pending)
-                pending = []
-        if pending:
-            batches.append(pending)
-        log(f"  wave {w + 1}: {folded} responses loaded; copy {timer.totals['copy']:.1f} s so far")
-        jobs.append(pool.submit(_publish_wave, wave.pk, batches, pattern))
+            )
+            t = timer.step("lines", t)
+        responses = summaries.Responses(**{k: np.concatenate(v) for k, v in loaded.items()})
+        del loaded
+        counted = summaries.summarise(tree, responses, qs.questions)
+        t = timer.step("summaries", t)
+        log(
+            f"  wave {w + 1}: {len(responses.unit)} responses generated, {len(counted.items)} "
+            "item rows counted"
+        )
+        jobs.append(
+            writer.submit(
+                _store_wave,
+                wave.pk,
+                counted,
+                len(responses.unit),
+                wave.closes_at,
+                pattern,
+                pool,
+                loads,
+            )
+        )
+        del responses, counted
+    # The answers' primary key is built by the loader as soon as the last division is in,
+    # beside the writer's last waves; the summary tables' keys once those are stored.
+    answer_keys = loader.submit(
+        _restore_primary_keys, [key for key in keys if key[0] not in SUMMARY_TABLES]
+    )
     t = time.perf_counter()
     for future in jobs:
-        name, fold_seconds, pattern_seconds = future.result()
+        result = future.result()
+        if result is None:  # a wave's roster
+            continue
+        store_seconds, copy_seconds, pattern_job = result
+        name, pattern_seconds = pattern_job.result()
+        timer.totals["copy"] += copy_seconds
         log(
-            f"  {name}: fold {fold_seconds:.1f} s, suppression pattern ({pattern}) "
-            f"{pattern_seconds:.1f} s"
+            f"  {name}: summary rows stored in {store_seconds:.1f} s, suppression pattern "
+            f"({pattern}) {pattern_seconds:.1f} s"
         )
-        timer.totals["fold"] += fold_seconds
+        timer.totals["store"] += store_seconds
         timer.totals["pattern"] += pattern_seconds
+    for lane in (loader, writer):
+        lane.submit(_close_connection).result()
+        lane.shutdown()
     pool.shutdown()
-    t = timer.step("wait", t, "waiting for the last folds and suppression patterns")
+    t = timer.step("wait", t, "waiting for the last summary rows and suppression patterns")
+    _restore_primary_keys([key for key in keys if key[0] in SUMMARY_TABLES])
+    t = timer.step("keys", t, "primary keys of the summary tables")
+    log(f"  primary key of the answers: {answer_keys.result():.1f} s, beside the last waves")
     with connection.cursor() as cursor:
         cursor.execute("SET session_replication_role = DEFAULT")
-        cursor.execute(
-            "VACUUM ANALYZE reports_summarygroup, reports_summaryitem, reports_summarydimension, "
-            "surveys_response, surveys_answer, surveys_comment, surveys_invitation, "
-            "surveys_headcount, surveys_unit"
-        )
+        cursor.execute(f"VACUUM ANALYZE {', '.join(VACUUMED)}")
     t = timer.step("vacuum", t, "vacuum analyze")
     _create_users()
     Unit.objects.filter(pk=root.pk).update(name=marker(size, seed))
@@ -604,48 +592,159 @@ def generate(
     )
     summary = (
         "  generated in {total:.0f} s (org {org:.1f}, roster {roster:.1f}, answers {answers:.1f},"
-        " copy {copy:.1f}, commit {commit:.1f}; fold {fold:.1f} and pattern {pattern:.1f} in"
-        " two processes beside the loading, waiting for them {wait:.1f}; vacuum {vacuum:.1f})"
+        " lines {lines:.1f}, summaries counted {summaries:.1f}; beside it: divisions loaded"
+        " {copy:.1f}, summary rows stored {store:.1f}, patterns {pattern:.1f}; waiting for"
+        " them {wait:.1f}; primary keys {keys:.1f}; vacuum {vacuum:.1f})"
     )
     log(summary.format_map(defaultdict(float, timer.totals)))
     return dataset
 
 
-PUBLISH_PROCESSES = 2
-# Responses folded together (a wave of the 100,000 data set; a division of the million one).
-FOLD_BATCH = 10_000
+PATTERN_PROCESSES = 2
 
 
-def _publish_wave(wave_id: int, batches: list[list[str]], pattern: str) -> tuple[str, float, float]:
-    """In a worker process: fold a loaded wave's responses with the app's `fold_sql` (whole
-    waves up to FOLD_BATCH responses in one call, each call having a fixed cost of a few dozen
-    statements; larger ones a division at a time, so that PostgreSQL's aggregates stay in
-    memory), store its publication and decide its pattern. Returns the wave's name and the
-    seconds of the fold and of the pattern."""
+def _load_division(response_lines, comment_lines, response_ids, question, value, *, analyze):
+    """In the loader thread (its own connection): one division's responses, answers and
+    comments in one transaction. Returns the seconds it took."""
     from django.db import connection, transaction
 
-    from reports.fold_sql import fold_sql
-    from reports.models import Publication
-    from surveys.models import Wave
+    started = time.perf_counter()
+    _skip_foreign_key_triggers(lambda _message: None)
+    with transaction.atomic(), connection.cursor() as cursor:
+        _text_copy(
+            cursor,
+            "surveys_response",
+            [
+                "id",
+                "wave_id",
+                "unit_id",
+                "role_level_id",
+                "role_level_to_id",
+                "tenure_band_id",
+                "published",
+            ],
+            response_lines,
+        )
+        copy_binary(
+            cursor,
+            "surveys_answer",
+            {
+                "response_id": ("uuid", response_ids),
+                "question_id": ("int8", question),
+                "value": ("int2", value),
+            },
+        )
+        _text_copy(
+            cursor,
+            "surveys_comment",
+            [
+                "id",
+                "question_id",
+                "text",
+                "published",
+                "wave_id",
+                "unit_id",
+                "role_level_id",
+                "role_level_to_id",
+                "tenure_band_id",
+            ],
+            comment_lines,
+        )
+    if analyze:  # the first division: statistics for the rest of the load
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE surveys_response, surveys_answer")
+    return time.perf_counter() - started
 
+
+def _close_connection() -> None:
+    """The last job of a loading thread: close its connection."""
+    from django.db import connection
+
+    connection.close()
+
+
+def _store_wave(
+    wave_id: int,
+    counted: summaries.Summaries,
+    responses: int,
+    published_at,
+    pattern: str,
+    pool,
+    loads: list,
+):
+    """In the writer thread (its own connection): once the wave's divisions are loaded (the
+    `loads` futures), write its summary rows and its publication in one transaction, then hand
+    its suppression pattern to a worker process. Returns the seconds it took, the seconds of
+    its divisions' loading and the pattern's future."""
+    from django.db import connection, transaction
+
+    from reports.models import Publication
+
+    copy_seconds = sum(load.result() for load in loads)
     started = time.perf_counter()
     try:
         _skip_foreign_key_triggers(lambda _message: None)
-        wave = Wave.objects.get(pk=wave_id)
-        for ids in batches:
-            with transaction.atomic():
-                fold_sql(wave=wave, response_ids=ids)
-        Publication.objects.create(
-            wave=wave,
-            version=1,
-            responses=sum(len(ids) for ids in batches),
-            published_at=wave.closes_at,
-        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            summaries.store(cursor, wave_id, counted)
+            Publication.objects.create(
+                wave_id=wave_id, version=1, responses=responses, published_at=published_at
+            )
+        # Vacuum what the waves so far added (pages already all-visible are skipped), so that
+        # the last VACUUM finds little left to do and the views get index-only scans; a table
+        # whose primary key is being built is left to the last one.
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM (SKIP_LOCKED) {', '.join(VACUUMED)}")
     finally:
         connection.close()
-    folded = time.perf_counter()
-    name, pattern_seconds = _decide_pattern(wave_id, pattern)
-    return name, folded - started, pattern_seconds
+    seconds = time.perf_counter() - started
+    return seconds, copy_seconds, pool.submit(_decide_pattern, wave_id, pattern)
+
+
+SUMMARY_TABLES = ["reports_summarygroup", "reports_summaryitem", "reports_summarydimension"]
+UNKEYED_TABLES = [*SUMMARY_TABLES, "surveys_answer"]
+VACUUMED = [
+    *SUMMARY_TABLES,
+    "surveys_response",
+    "surveys_answer",
+    "surveys_comment",
+    "surveys_invitation",
+    "surveys_headcount",
+    "surveys_unit",
+]
+# For building the primary keys at the end (the default 64 MB sorts on disk).
+KEY_BUILD_MEMORY = "1GB"
+
+
+def _drop_primary_keys(tables: list[str]) -> list[tuple[str, str, str]]:
+    """Drop the tables' (empty) primary keys; returns (table, name, definition) of each."""
+    from django.db import connection
+
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE contype = 'p' AND conrelid = ANY(%s::regclass[])",
+            [tables],
+        )
+        keys = cursor.fetchall()
+        for table, name, _definition in keys:
+            cursor.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}")
+    return keys
+
+
+def _restore_primary_keys(keys: list[tuple[str, str, str]]) -> float:
+    """Build the primary keys dropped by `_drop_primary_keys` again, as they were (which also
+    checks that no key was written twice). Returns the seconds it took."""
+    from django.db import connection
+
+    started = time.perf_counter()
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = %s", [KEY_BUILD_MEMORY])
+        for table, name, definition in keys:
+            cursor.execute(f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}")
+        cursor.execute("RESET maintenance_work_mem")
+    return time.perf_counter() - started
 
 
 def _pattern_worker_init() -> None:
@@ -716,9 +815,22 @@ def _uuid4() -> str:
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
-def _roster_rows(cursor, wave, org: Org, roster: Roster, answering, roles, tenures) -> None:
+def _roster_rows(wave_id: int, org: Org, roster: Roster, answering, roles, tenures) -> None:
     """The wave's headcounts and invitations (hashes of tokens nobody holds; the respondents'
-    ones marked used, as `submit_response` leaves them)."""
+    ones marked used, as `submit_response` leaves them). Runs in the writer thread too (its
+    own connection, closed at the end)."""
+    from django.db import connection, transaction
+
+    try:
+        _skip_foreign_key_triggers(lambda _message: None)
+        with transaction.atomic(), connection.cursor() as cursor:
+            _roster_copy(cursor, wave_id, org, roster, answering, roles, tenures)
+    finally:
+        if threading.current_thread() is not threading.main_thread():
+            connection.close()
+
+
+def _roster_copy(cursor, wave_id: int, org: Org, roster: Roster, answering, roles, tenures):
     cells, counts = np.unique(
         np.stack([roster.unit, roster.rank, roster.tenure], axis=1), axis=0, return_counts=True
     )
@@ -727,7 +839,7 @@ def _roster_rows(cursor, wave, org: Org, roster: Roster, answering, roles, tenur
         "surveys_headcount",
         ["wave_id", "unit_id", "role_level_id", "tenure_band_id", "people"],
         [
-            f"{wave.pk}\t{org.ids[u]}\t{roles[r]}\t{tenures[t]}\t{n}\n"
+            f"{wave_id}\t{org.ids[u]}\t{roles[r]}\t{tenures[t]}\t{n}\n"
             for (u, r, t), n in zip(cells.tolist(), counts.tolist(), strict=True)
         ],
     )
@@ -736,7 +848,7 @@ def _roster_rows(cursor, wave, org: Org, roster: Roster, answering, roles, tenur
         "surveys_invitation",
         ["wave_id", "token_hash", "unit_id", "role_level_id", "tenure_band_id", "used"],
         [
-            f"{wave.pk}\t{secrets.token_hex(32)}\t{org.ids[u]}\t{roles[r]}\t{tenures[t]}\t"
+            f"{wave_id}\t{secrets.token_hex(32)}\t{org.ids[u]}\t{roles[r]}\t{tenures[t]}\t"
             f"{'t' if used else 'f'}\n"
             for u, r, t, used in zip(
                 roster.unit.tolist(),
