@@ -26,7 +26,6 @@ import math
 import multiprocessing
 import secrets
 import sys
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -464,6 +463,7 @@ def generate(
     for w in range(WAVES):
         if w >= AHEAD:  # at most AHEAD waves generated and not yet stored (memory)
             stores[w - AHEAD].result()
+            t = timer.step("ahead", t)
         opens = now - dt.timedelta(days=182 * (WAVES - w) + 30)
         wave = Wave.objects.create(
             name=f"Bench wave {w + 1}",
@@ -596,7 +596,8 @@ def generate(
     )
     summary = (
         "  generated in {total:.0f} s (org {org:.1f}, roster {roster:.1f}, answers {answers:.1f},"
-        " lines {lines:.1f}, summaries counted {summaries:.1f}; beside it: divisions loaded"
+        " lines {lines:.1f}, summaries counted {summaries:.1f}, waiting for the writer"
+        " {ahead:.1f}; beside it: divisions loaded"
         " {copy:.1f}, summary rows stored {store:.1f}, patterns {pattern:.1f}; waiting for"
         " them {wait:.1f}; primary keys {keys:.1f}; vacuum {vacuum:.1f})"
     )
@@ -824,17 +825,13 @@ def _uuid4() -> str:
 
 def _roster_rows(wave_id: int, org: Org, roster: Roster, answering, roles, tenures) -> None:
     """The wave's headcounts and invitations (hashes of tokens nobody holds; the respondents'
-    ones marked used, as `submit_response` leaves them). Runs in the writer thread too (its
-    own connection, closed at the end)."""
+    ones marked used, as `submit_response` leaves them). Runs in the writer thread too, on
+    that thread's connection."""
     from django.db import connection, transaction
 
-    try:
-        _skip_foreign_key_triggers(lambda _message: None)
-        with transaction.atomic(), connection.cursor() as cursor:
-            _roster_copy(cursor, wave_id, org, roster, answering, roles, tenures)
-    finally:
-        if threading.current_thread() is not threading.main_thread():
-            connection.close()
+    _skip_foreign_key_triggers(lambda _message: None)
+    with transaction.atomic(), connection.cursor() as cursor:
+        _roster_copy(cursor, wave_id, org, roster, answering, roles, tenures)
 
 
 def _roster_copy(cursor, wave_id: int, org: Org, roster: Roster, answering, roles, tenures):

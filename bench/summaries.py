@@ -182,7 +182,6 @@ def summarise(tree: Tree, responses: Responses, questions) -> Summaries:
     scored_ids = having(lambda q: q.dimension_id and q.kind in ("agree5", "freq5"))
     dimension_ids = np.unique([by_id[pk].dimension_id for pk in scored_ids.tolist()])
     n_dims = len(dimension_ids)
-    scored_index = {pk: i for i, pk in enumerate(scored_ids.tolist())}
     item_dimension = np.searchsorted(
         dimension_ids, [by_id[pk].dimension_id for pk in scored_ids.tolist()]
     )
@@ -190,7 +189,7 @@ def summarise(tree: Tree, responses: Responses, questions) -> Summaries:
     m = np.bincount(item_dimension, minlength=n_dims)
     scored = np.isin(question, scored_ids) & (value >= 1) & (value <= 5)
     s_person, s_question = person[scored], question[scored]
-    s_item = np.array([scored_index[pk] for pk in s_question.tolist()], dtype=np.int64)
+    s_item = np.searchsorted(scored_ids, s_question)  # the item's index among scored_ids
     x = np.where(reverse[s_item], 6 - value[scored], value[scored]).astype(np.float64)
     per = s_person * max(n_dims, 1) + item_dimension[s_item]
     answered = np.bincount(per, minlength=n * n_dims).reshape(n, n_dims)
