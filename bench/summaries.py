@@ -24,9 +24,6 @@ import numpy as np
 
 from bench.pgcopy import copy_binary
 
-# The pseudo-question of respondents who experienced at least one behaviour at least once
-# (reports.publication.ANY_EXPERIENCED, value 1).
-ANY_EXPERIENCED = 0
 _VALUE_OFFSET = 1 << 15  # smallint values packed as non-negative 16-bit numbers
 _RANK_BITS = 4
 
@@ -131,6 +128,7 @@ def summarise(tree: Tree, responses: Responses, questions) -> Summaries:
     """The summary rows of these responses for every ancestor unit, as `_fold` counts them.
     `questions` are the instrument's questions (model instances)."""
     from reports.models import BAND_TOTAL
+    from reports.publication import ANY_EXPERIENCED
 
     r = responses
     n, units = len(r.unit), len(tree.ids)

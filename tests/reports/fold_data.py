@@ -2,16 +2,14 @@
 tests that check one way of counting against another (`fold_sql`, the benchmark's numpy
 summaries) with the Python fold as the reference."""
 
-import datetime as dt
 import random
 
 import pytest
-from django.utils import timezone
 
 from reports.models import ReliabilitySum, SummaryDimension, SummaryGroup, SummaryItem
 from surveys import services
 from surveys.models import Question, RoleLevel, TenureBand, Wave
-from tests.factories import build_tree
+from tests.factories import WaveFactory, build_tree
 
 KEY = ["unit_id", "role_lo", "role_hi", "tenure", "demo_question", "demo_value"]
 
@@ -56,19 +54,6 @@ def respondents(rng: random.Random, units, questions, n: int):
                     pairs.append((question.pk, v))
         people.append((attributes, pairs))
     return people
-
-
-def open_wave(instrument, root, name: str) -> Wave:
-    now = timezone.now()
-    wave = Wave.objects.create(
-        name=name,
-        instrument=instrument,
-        opens_at=now - dt.timedelta(days=1),
-        closes_at=now + dt.timedelta(days=10),
-        state=Wave.State.OPEN,
-    )
-    wave.units.add(root)
-    return wave
 
 
 def rows(model, wave: Wave, extra: list[str], values: list[str]) -> dict:
@@ -118,8 +103,8 @@ def twin_waves(seed: int, n: int):
         if q.kind != Question.Kind.TEXT
     ]
     people = respondents(rng, units, questions, n)
-    python_wave = open_wave(instrument, units[0], "python")
-    sql_wave = open_wave(instrument, units[0], "sql")
+    python_wave = WaveFactory(instrument=instrument, units=[units[0]], name="python")
+    sql_wave = WaveFactory(instrument=instrument, units=[units[0]], name="sql")
     for wave in (python_wave, sql_wave):
         services.bulk_store_responses(wave=wave, responses=people)
     return python_wave, sql_wave
