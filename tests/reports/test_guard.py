@@ -188,6 +188,46 @@ def test_gender_is_published_at_the_root_of_a_demo_shaped_organisation():
     assert audit.passed, audit.ranges[:3]
 
 
+def small_teams(divisions: int = 4, departments: int = 6, teams: int = 16):
+    """A large organisation of small teams (3 to 7 people each, over three role levels and four
+    tenure bands) under departments and divisions with a few more senior people of their own: a
+    sparse table of thousands of linked cells, most of the teams' breakdowns under k."""
+    rng = random.Random(7)
+    parents = {1: None}
+    people = []
+    for division in range(1, divisions + 1):
+        d = 1000 * division
+        parents[d] = 1
+        for department in range(1, departments + 1):
+            p = d + 100 * department
+            parents[p] = d
+            people += [(p, 4, rng.randint(1, 4), 0) for _ in range(rng.randint(1, 3))]
+            for team in range(1, teams + 1):
+                parents[p + team] = p
+                people += [
+                    (p + team, rng.choice([1, 1, 1, 2, 3]), rng.randint(1, 4), 0)
+                    for _ in range(rng.randint(3, 7))
+                ]
+        people += [(d, 5, rng.randint(1, 4), 0) for _ in range(2)]
+    return rows_of(people, parents), parents
+
+
+def test_a_large_organisation_of_small_teams_still_shows_its_totals():
+    """Thousands of linked cells, most of them small, are audited exactly: the organisation's
+    and the divisions' totals and role bands stay published (an audit confined to each small
+    cell's neighbourhood found every cell narrow there and withheld the whole organisation)."""
+    rows, parents = small_teams()
+    counts = cell_counts(rows)
+    assert len(counts) > 4000 and sum(0 < n < 5 for n in counts.values()) > 3000
+    cells = set(decide_pattern(rows=rows, parents=parents, k=5))
+    divisions = [u for u, parent in parents.items() if parent == 1]
+    assert {"T|1", "R|1|1-1", "R|1|2-2", "R|1|3-3"} <= cells
+    assert {f"T|{d}" for d in divisions} <= cells
+    assert sum(c.startswith("T|") for c in cells) > len(parents) / 2
+    audit = audit_pattern(rows=rows, parents=parents, k=5, published=cells)
+    assert audit.passed, audit.ranges[:3]
+
+
 def test_demographic_breakdowns_are_offered_only_for_groups_of_at_least_the_threshold():
     rows, parents = northwind()
     teams = {u for u, p in parents.items() if p is not None and p != 1}
