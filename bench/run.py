@@ -146,6 +146,15 @@ def _summary_queries(captured) -> list[str]:
     return [q["sql"] for q in captured if any(t in q["sql"] for t in tables)]
 
 
+def _groups_shown(response) -> int:
+    """How many figures an API answer shows (a summary's total and groups, a trend's waves,
+    not withheld): a view showing none would time an empty page."""
+    data = response.json()
+    if "points" in data:
+        return sum(not point["suppressed"] for point in data["points"])
+    return (not data["suppressed"]) + sum(not group["suppressed"] for group in data["groups"])
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))
@@ -193,6 +202,12 @@ def measure_views(dataset, *, requests: int) -> list[dict]:
                 response = client.get(url)
             if response.status_code != 200:
                 raise SystemExit(f"{url} answered {response.status_code}: the bench cannot time it")
+            shown = _groups_shown(response) if kind == "api" else None
+            if shown == 0:
+                raise SystemExit(
+                    f"{url} shows no figure (every group withheld): the bench would time an "
+                    "empty dashboard"
+                )
             times = []
             for _ in range(requests):
                 started = time.perf_counter()
@@ -213,6 +228,7 @@ def measure_views(dataset, *, requests: int) -> list[dict]:
                     "p95_ms": round(_percentile(times, 0.95), 1),
                     "queries": len(captured.captured_queries),
                     "summary_queries": len(statements),
+                    "groups_shown": shown,
                     "bytes": len(response.content),
                     "ceiling_ms": round(ceiling, 2),
                     "ratio": round(median / ceiling, 1) if ceiling else None,
@@ -223,6 +239,7 @@ def measure_views(dataset, *, requests: int) -> list[dict]:
                 f"  {spec['view']:<28} {kind:<4} median {row['median_ms']:>7.1f} ms  "
                 f"p95 {row['p95_ms']:>7.1f} ms  {row['queries']:>3} queries  "
                 f"ceiling {row['ceiling_ms']:>6.1f} ms"
+                + (f"  {shown} figures shown" if shown is not None else "")
             )
     return results
 
