@@ -173,46 +173,76 @@ def levels() -> tuple[dict[int, RoleLevel], dict[int, TenureBand]]:
     return cached
 
 
-# Each publication's pattern as a set, per (publication, pattern revision): a wave's list
-# holds thousands of cells, parsed once per process instead of once per wave and request.
-_PATTERNS: dict[tuple, frozenset[str]] = {}
+@dataclass(frozen=True)
+class _Published:
+    """What a publication holds beyond its counters, parsed: its pattern as a set, and the
+    units whose comments and the response rates it shows."""
+
+    cells: frozenset[str]
+    comment_units: tuple[int, ...]
+    rates: dict
+
+
+# Each publication's pattern, comment units and rates, per (publication, pattern revision,
+# which every save renews): a wave's pattern holds thousands of cells and its rates one entry
+# per unit, parsed once per process instead of once per wave and request.
+_PATTERNS: dict[tuple, _Published] = {}
 _MAX_PATTERNS = 256
-# What a wave list leaves out of its publications, for `published_patterns` to load when needed:
+# The JSON fields a wave list leaves out of its publications, for `published_patterns` to load
+# (or take from its cache) when needed:
 # `Wave.objects.select_related("publication").defer(*WITHOUT_PATTERN)`.
-WITHOUT_PATTERN = ("publication__published_cells",)
+_HEAVY_FIELDS = ("published_cells", "comment_units", "rates")
+WITHOUT_PATTERN = tuple(f"publication__{name}" for name in _HEAVY_FIELDS)
 
 
-def _remember(key: tuple, cells) -> frozenset[str]:
+def _remember(key: tuple, cells, comment_units, rates) -> _Published:
     if len(_PATTERNS) >= _MAX_PATTERNS:
         _PATTERNS.clear()
-    pattern = _PATTERNS[key] = frozenset(cells)
-    return pattern
+    published = _PATTERNS[key] = _Published(frozenset(cells), tuple(comment_units), dict(rates))
+    return published
+
+
+def _fill(publication: Publication, published: _Published) -> None:
+    """Set the fields a wave list left out (copies: the cached ones are shared)."""
+    deferred = publication.get_deferred_fields()
+    if "comment_units" in deferred:
+        publication.comment_units = list(published.comment_units)
+    if "rates" in deferred:
+        publication.rates = dict(published.rates)
 
 
 def published_patterns(publications: Iterable[Publication]) -> dict[int, frozenset[str]]:
     """The published cells of these publications, by publication id: from the process's cache
-    when their revision is there, else from the loaded field, else (loaded without it,
+    when their revision is there, else from the loaded fields, else (loaded without them,
     `WITHOUT_PATTERN`) from one query for all of them, which a snapshot read sees as of the
-    rest of the request (`reports.snapshot`)."""
+    rest of the request (`reports.snapshot`). Publications loaded without their comment units
+    and rates get them from the same place, so that reading them makes no query."""
     patterns: dict[int, frozenset[str]] = {}
-    missing: list[int] = []
+    missing: dict[int, list[Publication]] = defaultdict(list)
     for publication in publications:
         if publication.pk is None:
             patterns[publication.pk] = frozenset(publication.published_cells)
             continue
         key = (publication.pk, publication.pattern_revision)
-        if key in _PATTERNS:
-            patterns[publication.pk] = _PATTERNS[key]
-        elif "published_cells" in publication.get_deferred_fields():
-            missing.append(publication.pk)
-        else:
-            patterns[publication.pk] = _remember(key, publication.published_cells)
+        published = _PATTERNS.get(key)
+        if published is None and not set(_HEAVY_FIELDS) & publication.get_deferred_fields():
+            published = _remember(
+                key, publication.published_cells, publication.comment_units, publication.rates
+            )
+        if published is None:
+            missing[publication.pk].append(publication)
+            continue
+        patterns[publication.pk] = published.cells
+        _fill(publication, published)
     if missing:
-        rows = Publication.objects.filter(pk__in=missing).values_list(
-            "pk", "pattern_revision", "published_cells"
+        rows = Publication.objects.filter(pk__in=list(missing)).values_list(
+            "pk", "pattern_revision", *_HEAVY_FIELDS
         )
-        for pk, revision, cells in rows:
-            patterns[pk] = _remember((pk, revision), cells)
+        for pk, revision, *fields in rows:
+            published = _remember((pk, revision), *fields)
+            patterns[pk] = published.cells
+            for publication in missing[pk]:
+                _fill(publication, published)
     return patterns
 
 
@@ -224,7 +254,7 @@ def forget_cached_patterns() -> None:
 def _context(wave: Wave, publication: Publication | None = None) -> _Context:
     if publication is None:
         publication = Publication.objects.filter(wave=wave).defer(
-            "published_cells"
+            *_HEAVY_FIELDS
         ).first() or Publication(wave=wave)
     questions, dimensions, plan = _instrument_content(wave)
     roles, tenures = levels()
@@ -565,34 +595,14 @@ def _build_summary(ctx, unit, by, demo, group_fields, names, raw, derive_total) 
     else:
         total_data = _merged(raw.values())
     total = Group(
-        label=unit.name,
-        attrs={"unit": unit.pk},
-        figure=guard(
-            cell=f"T|{unit.pk}",
-            n=total_data["n"],
-            measures=_measures(ctx, total_data),
-            k=wave.k,
-            published=ctx.published,
-        ),
+        label=unit.name, attrs={"unit": unit.pk}, figure=_guarded(ctx, f"T|{unit.pk}", total_data)
     )
     groups = []
     for key in sorted(raw, key=lambda key: _sort_key(key, group_fields, names)):
         data = raw[key]
         values = dict(zip(group_fields, key, strict=True))
         cell, label, attrs = _describe(ctx, unit, values, by, demo, names)
-        groups.append(
-            Group(
-                label=label,
-                attrs=attrs,
-                figure=guard(
-                    cell=cell,
-                    n=data["n"],
-                    measures=_measures(ctx, data),
-                    k=wave.k,
-                    published=ctx.published,
-                ),
-            )
-        )
+        groups.append(Group(label=label, attrs=attrs, figure=_guarded(ctx, cell, data)))
     if "child_units" in by:
         groups = [g for g in groups if g.attrs.get("unit") != unit.pk]
     gaps, headline = {}, None
@@ -612,6 +622,17 @@ def _build_summary(ctx, unit, by, demo, group_fields, names, raw, derive_total) 
         version=ctx.publication.version,
         results_hidden=ctx.publication.results_hidden,
     )
+
+
+def _guarded(ctx: _Context, cell: str, data: dict):
+    """One group's figure through the guard; its measures are worked out only where the guard
+    will show them (a withheld group's would be thrown away)."""
+    n, k = data["n"], ctx.wave.k
+    shown = n >= k and cell in ctx.published
+    return guard(
+        cell=cell, n=n, measures=_measures(ctx, data) if shown else None, k=k,
+        published=ctx.published,
+    )  # fmt: skip
 
 
 def _sort_key(key, fields, names):

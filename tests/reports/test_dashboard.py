@@ -165,8 +165,9 @@ def test_unguarded_figures_are_refused(published_org, monkeypatch):  # noqa: F81
     org = published_org
 
     def unguarded(*, cell, n, measures, k, published):
-        # Looks like a guarded figure, but did not come out of the guard.
-        return SimpleNamespace(cell=cell, n=n, suppressed=False, measures=measures)
+        # Looks like a guarded figure, but did not come out of the guard (measures are worked
+        # out only for the groups the guard would show).
+        return SimpleNamespace(cell=cell, n=n, suppressed=measures is None, measures=measures)
 
     monkeypatch.setattr(aggregation, "guard", unguarded)
     with pytest.raises(Unguarded):

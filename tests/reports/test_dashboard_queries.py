@@ -131,6 +131,46 @@ def test_the_printable_report_stays_within_15_queries(
     ]
 
 
+def test_a_wave_list_gets_its_publications_patterns_rates_and_comment_units_in_one_read(
+    published_org,  # noqa: F811
+    django_assert_num_queries,
+):
+    """A wave list leaves each publication's large fields out (`WITHOUT_PATTERN`): one read
+    brings them for the publications a page needs, none once cached, and a new publication
+    (a new pattern revision) is read again."""
+    org = published_org
+
+    def wave_list():
+        return list(
+            Wave.objects.select_related("publication")
+            .defer(*aggregation.WITHOUT_PATTERN)
+            .filter(pk__in=[org.previous.pk, org.current.pk])
+        )
+
+    stored = {p.pk: p for p in Publication.objects.filter(wave__in=[org.previous, org.current])}
+    aggregation.forget_cached_patterns()
+    for expected_queries in (1, 0):
+        publications = [wave.publication for wave in wave_list()]
+        with django_assert_num_queries(expected_queries):
+            patterns = aggregation.published_patterns(publications)
+            for publication in publications:
+                assert patterns[publication.pk] == frozenset(stored[publication.pk].published_cells)
+                assert publication.rates == stored[publication.pk].rates
+                assert publication.comment_units == stored[publication.pk].comment_units
+    current = org.current.publication
+    Publication.objects.filter(pk=current.pk).update(rates={"wave": [1, 99]}, comment_units=[])
+    publications = [wave.publication for wave in wave_list()]
+    with django_assert_num_queries(1):
+        aggregation.published_patterns(publications)
+    now = next(p for p in publications if p.pk == current.pk)
+    assert (now.rates, now.comment_units) == ({"wave": [1, 99]}, [])
+    # The instances hold copies: changing one leaves the next request's untouched.
+    now.rates["wave"] = [0, 0]
+    again = next(w.publication for w in wave_list() if w.pk == org.current.pk)
+    aggregation.published_patterns([again])
+    assert again.rates == {"wave": [1, 99]}
+
+
 def test_a_cut_picker_still_gives_the_breadcrumb_and_the_children(
     client, history, monkeypatch, django_assert_max_num_queries
 ):
