@@ -39,10 +39,11 @@ Scale: the cost follows the number of cells (units x groups), never the number o
 Connected components of linked cells (every unit is linked to its parent, so an organisation
 is one component) up to `max_lp_cells` cells get the exact LP audit: 5 s for 4,600 cells of
 which 3,800 are small, 90 s for 18,000 cells of which 15,500 are small (made-up organisations
-of teams of 3 to 7 people), 5 s for the 52,000 cells (8,500 small) of a 100,000-response wave
-of the benchmark's 2,049 units. In larger components, within stages of at most LOCAL_LP_CELLS
-cells (only when a caller passes a smaller `max_lp_cells`: with the defaults a component over
-MAX_LP_CELLS is always a larger stage), each small group is audited by a small LP over its
+of teams of 3 to 7 people), 161 s for a 10,000-response wave of the benchmark's 2,049 units
+(4 s of it the structural cells), more than 8 minutes for a 100,000-response one. In larger
+components, within stages of at most LOCAL_LP_CELLS cells (only when a caller passes a smaller
+`max_lp_cells`: with the defaults a component over MAX_LP_CELLS is always a larger stage),
+each small group is audited by a small LP over its
 neighbourhood with everything further away fixed at its true count: sound, as that adversary
 knows more than any real one, but in linked tables the fixed ring around a neighbourhood pins
 almost every cell inside it, so that audit withholds nearly everything (with MAX_LP_CELLS at
