@@ -16,7 +16,7 @@ from django.db.models import Case, F, Q, Sum, Value, When
 from django.utils.translation import gettext as _
 
 from reports import scoring
-from reports.anonymity import Guarded, band, guard, require_guarded
+from reports.anonymity import Guarded, band, guard, require_guarded, shown
 from reports.models import (
     BAND_TOTAL,
     Publication,
@@ -627,12 +627,9 @@ def _build_summary(ctx, unit, by, demo, group_fields, names, raw, derive_total) 
 def _guarded(ctx: _Context, cell: str, data: dict):
     """One group's figure through the guard; its measures are worked out only where the guard
     will show them (a withheld group's would be thrown away)."""
-    n, k = data["n"], ctx.wave.k
-    shown = n >= k and cell in ctx.published
-    return guard(
-        cell=cell, n=n, measures=_measures(ctx, data) if shown else None, k=k,
-        published=ctx.published,
-    )  # fmt: skip
+    n, k, published = data["n"], ctx.wave.k, ctx.published
+    measures = _measures(ctx, data) if shown(cell=cell, n=n, k=k, published=published) else None
+    return guard(cell=cell, n=n, measures=measures, k=k, published=published)
 
 
 def _sort_key(key, fields, names):

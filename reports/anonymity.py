@@ -43,14 +43,13 @@ of teams of 3 to 7 people), 161 s for a 10,000-response wave of the benchmark's 
 (4 s of it the structural cells), more than 8 minutes for a 100,000-response one. In larger
 components, within stages of at most LOCAL_LP_CELLS cells (only when a caller passes a smaller
 `max_lp_cells`: with the defaults a component over MAX_LP_CELLS is always a larger stage),
-each small group is audited by a small LP over its
-neighbourhood with everything further away fixed at its true count: sound, as that adversary
-knows more than any real one, but in linked tables the fixed ring around a neighbourhood pins
-almost every cell inside it, so that audit withholds nearly everything (with MAX_LP_CELLS at
-4,000 it withheld every figure of a 10,000-response wave of 2,049 units, the organisation's
-total included, where the exact audit publishes 4,600 cells). Beyond that the rule pass alone
-protects the figures: it still defeats anyone solving the published equations one unknown at
-a time.
+each small group is audited by a small LP over its neighbourhood with everything further away
+fixed at its true count: sound, as that adversary knows more than any real one, but in linked
+tables the fixed ring around a neighbourhood pins almost every cell inside it, so that audit
+withholds nearly everything (with MAX_LP_CELLS at 4,000 it withheld every figure of a
+10,000-response wave of 2,049 units, the organisation's total included, where the exact
+audit publishes 4,600 cells). Beyond that the rule pass alone protects the figures: it still
+defeats anyone solving the published equations one unknown at a time.
 `audit_pattern` (and the `audit_suppression` command) audits a published snapshot exactly,
 with no size limit, offline.
 """
@@ -594,9 +593,15 @@ def guard(*, cell: str, n: int, measures: object, k: int, published: frozenset[s
     cells (decided with complementary suppression) and has at least k respondents; otherwise
     a suppressed figure with no count and no measures, and a note saying why. Unknown cells
     are suppressed (default deny)."""
-    if n < k or cell not in published:
+    if not shown(cell=cell, n=n, k=k, published=published):
         return Guarded(cell=cell, n=None, suppressed=True, measures=None, note=suppressed_note(k=k))
     return Guarded(cell=cell, n=n, suppressed=False, measures=measures)
+
+
+def shown(*, cell: str, n: int, k: int, published: frozenset[str]) -> bool:
+    """Whether `guard` shows this cell's figure: for callers that would rather not work out
+    the measures of a figure it withholds."""
+    return n >= k and cell in published
 
 
 def require_guarded(items: Iterable[object]) -> None:
